@@ -1,0 +1,22 @@
+"""Show the real code of a paper's mechanism inside a notebook (COURSE_GUIDE §2.7: no black boxes)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+
+def show_source(*objs: Any) -> Any:
+    """Display the source of functions/classes with syntax highlighting (plain text outside Jupyter).
+
+    Returns the IPython ``Code`` object (or the source string when IPython is missing).
+    """
+    src = "\n\n".join(inspect.getsource(o).rstrip() for o in objs) + "\n"
+    try:
+        from IPython.display import Code, display
+    except ImportError:
+        print(src)
+        return src
+    code = Code(src, language="python")
+    display(code)
+    return code

@@ -1,0 +1,94 @@
+"""Structure lint: catalog ↔ notebooks ↔ README, and every notebook has the course anatomy (COURSE_GUIDE §2)."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from featurelab import catalog
+
+ROOT = catalog.REPO_ROOT
+AVAILABLE = catalog.papers(available_only=True)
+MAX_OUTPUT_BYTES = 600_000
+MAX_NOTEBOOK_BYTES = 2_500_000
+
+
+def test_readme_course_table_is_generated_from_the_catalog():
+    text = (ROOT / "README.md").read_text()
+    assert catalog.render_readme(text) == text, "README course table is stale: run `featurelab readme`"
+    for m in catalog.modules():
+        text = (ROOT / m.folder / "README.md").read_text()
+        assert catalog.render_module_readme(text, m.id) == text, f"{m.folder}/README.md is stale: `featurelab readme`"
+
+
+def test_every_notebook_on_disk_is_in_the_catalog_and_vice_versa():
+    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").rglob("*.ipynb")
+               if ".ipynb_checkpoints" not in p.parts}
+    listed = {p.notebook for p in AVAILABLE}
+    assert on_disk == listed, f"on disk but not available in catalog: {on_disk - listed}; " \
+                              f"available but missing: {listed - on_disk}"
+
+
+def test_module_readmes_tell_the_reading_order():
+    for m in catalog.modules():
+        readme = ROOT / m.folder / "README.md"
+        assert readme.is_file(), f"{m.folder} needs a README.md"
+        text = readme.read_text()
+        assert m.title in text
+        positions = [text.find(f"`{p.slug}`") for p in catalog.papers(m.id)]
+        assert all(pos >= 0 for pos in positions), f"{readme} must name every notebook of the module"
+        assert positions == sorted(positions), f"{readme} must list notebooks in course order"
+
+
+def test_data_readme_lists_the_registry():
+    from featurelab.data import registry
+
+    text = (ROOT / "data" / "README.md").read_text()
+    for name, entry in registry().items():
+        assert name in text and entry["licence"] in text
+
+
+def _cells(nb, kind=None):
+    return [c for c in nb.cells if kind is None or c.cell_type == kind]
+
+
+@pytest.mark.parametrize("paper", AVAILABLE, ids=[p.slug for p in AVAILABLE])
+def test_notebook_anatomy(paper):
+    raw = paper.path.read_bytes()
+    assert len(raw) < MAX_NOTEBOOK_BYTES, f"{paper.notebook} is {len(raw)} bytes: strip large outputs"
+    nb = nbformat.reads(raw.decode(), as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3", "kernel name must be python3"
+    md = "\n".join(c.source for c in _cells(nb, "markdown"))
+    code = _cells(nb, "code")
+    header = nb.cells[0]
+    assert header.cell_type == "markdown" and header.source.startswith("# "), "first cell: title header"
+    assert paper.arxiv_url in header.source, "header must link the paper on arXiv"
+    assert paper.colab_url in header.source and "colab-badge" in header.source, "header needs the Colab badge"
+    assert re.search(r"[Rr]untime", header.source), "header states the runtime at each scale"
+    assert "google.colab" in code[0].source and "%pip install" in code[0].source, "guarded Colab install"
+    assert "NBVAL_IGNORE_OUTPUT" in code[0].source and ".report()" in code[0].source + code[2].source
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged `parameters`"
+    assert re.search(r'^SCALE = "auto"', params[0].source, re.M) and re.search(r"^SEED = 0", params[0].source, re.M)
+    for line in params[0].source.splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert re.fullmatch(r"[A-Z_0-9]+ = (None|True|False|-?[0-9.e-]+|\"[^\"]*\")", line), \
+                f"parameters are scalars only: {line!r}"
+    assert any("fl.setup(" in c.source for c in code), "resolve parameters with fl.setup"
+    checks = [c for c in code if "fl.check(" in c.source]
+    assert checks and all("NBVAL_CHECK_OUTPUT" in c.source for c in checks), "claim cells must be NBVAL_CHECK_OUTPUT"
+    assert any("explore(" in c.source for c in code), "an Explore widget (fl.explore)"
+    assert any("inspect.getsource" in c.source or "fl.show_source" in c.source for c in code), \
+        "show the paper's mechanism code"
+    for heading in ("## The idea", "## Claim check", "## Explore", "## At this scale vs the paper",
+                    "## Exercises", "## References"):
+        assert heading in md, f"missing section {heading!r}"
+    for c in code:
+        assert c.get("outputs") is not None and c.execution_count is not None, "commit executed notebooks"
+        for o in c.outputs:
+            assert o.output_type != "error", "committed outputs contain an error"
+            assert len(json.dumps(o)) < MAX_OUTPUT_BYTES, "an output is too large"
