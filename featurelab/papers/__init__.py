@@ -1,0 +1,1 @@
+"""One module per paper: each paper's core mechanism, small enough to read in its notebook, and tested."""
