@@ -46,6 +46,9 @@ class Claim:
     paper: str | None = None
     description: str = ""
 
+    def __repr__(self) -> str:  # a notebook cell ending in fl.check(...) shows the stable line, not the fields
+        return self.line()
+
     def line(self) -> str:
         """The stable report line(s): ``PASS|FAIL  name: measured X op threshold T``."""
         head = (f"{'PASS' if self.passed else 'FAIL'}  {self.name}: measured {self.measured:.3f} "

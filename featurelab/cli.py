@@ -67,7 +67,7 @@ def _select(args: argparse.Namespace) -> list[catalog.Paper]:
         for name in args.notebooks:
             slug = Path(name).stem.split("_", 1)[-1] if name.endswith(".ipynb") else name
             p = catalog.get(slug)
-            if not p.available:
+            if not p.available and not p.path.is_file():  # a notebook being written may run before it is listed
                 raise UsageError(f"{slug} is planned: it has no notebook yet")
             papers.append(p)
     if not papers:
