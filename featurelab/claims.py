@@ -17,7 +17,7 @@ import math
 import os
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 OPS = {
     ">=": lambda a, b: a >= b,
@@ -124,6 +124,45 @@ def check(
     if not passed and (strict if strict is not None else strict_mode()):
         raise ClaimFailed(f"claim {name!r} failed: measured {value:.4f} is not {op} {threshold}")
     return claim
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """A calibrated claim as a paper module declares it: ``values[key] op threshold`` must hold.
+
+    Paper modules list their claims as ``CLAIMS = (ClaimSpec(...), ...)`` beside a ``claim_values(result)``
+    function, so the thresholds live next to the calibration that chose them, and the notebook checks them all
+    with ``for c in CLAIMS: c.check(values)``.
+
+    Attributes:
+        name: stable claim identifier. key: which entry of the measured ``values`` is checked.
+        op, threshold: the comparison (see :func:`check`). reduce: how per-seed values are combined.
+        description: the claim in words. paper: the paper's own number, shown beside ours.
+        swap: the entry of ``values`` that holds the same quantity with the method swapped for its baseline
+            (the check must fail on it; calibration records that it does).
+    """
+
+    name: str
+    key: str
+    op: str
+    threshold: float
+    description: str = ""
+    paper: str | None = None
+    swap: str | None = None
+    reduce: str = "mean"
+
+    def check(self, values: Mapping[str, Any], **kwargs: Any) -> Claim:
+        """Run :func:`check` on ``values[self.key]``."""
+        return check(self.name, values[self.key], self.threshold, self.op, reduce=self.reduce, paper=self.paper,
+                     description=self.description, **kwargs)
+
+    def holds_on(self, values: Mapping[str, Any], key: str | None = None) -> bool:
+        """Whether the claim would pass on ``values[key or self.key]`` (no printing, no record): for calibration
+        and for confirming that the baseline swap fails."""
+        v = values[key or self.key]
+        if hasattr(v, "__len__") and not isinstance(v, str):
+            v = REDUCERS[self.reduce]([float(x) for x in v])
+        return bool(OPS[self.op](float(v), self.threshold)) and not math.isnan(float(v))
 
 
 def recorded() -> list[Claim]:

@@ -58,3 +58,14 @@ def test_record_file(tmp_path, monkeypatch):
     assert json.loads(rec.read_text().splitlines()[0])["passed"] is True
     assert [c.name for c in claims.recorded()][-2:] == ["b", "a"]
     assert read_record(tmp_path / "missing.jsonl") == []
+
+
+def test_claim_spec_checks_and_detects_a_failing_swap(capsys):
+    from featurelab.claims import ClaimSpec
+
+    spec = ClaimSpec("gain", "gain", ">=", 0.1, description="method beats baseline", paper="+0.2", swap="gain_swap")
+    values = {"gain": [0.3, 0.2], "gain_swap": [0.0, 0.01]}
+    c = spec.check(values, strict=False)
+    assert c.passed and c.measured == pytest.approx(0.25) and "paper: +0.2" in capsys.readouterr().out
+    assert spec.holds_on(values) and not spec.holds_on(values, spec.swap)
+    assert not spec.holds_on({"gain": float("nan")})

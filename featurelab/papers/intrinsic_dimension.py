@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from featurelab.data import Split, load_fashion_mnist
+from featurelab.claims import ClaimSpec
 from featurelab.run import ParameterError
 from featurelab.train import progress as progress_bar
 
@@ -624,19 +625,8 @@ def claim_values(result: Result) -> dict[str, float]:
     return out
 
 
-@dataclass(frozen=True)
-class ClaimSpec:
-    """One claim: ``claim_values(result)[key] op threshold``. Thresholds come from the calibration record
-    ``results/calibration/intrinsic_dimension.md`` (12 seed sets of 2 seeds, worst case with slack)."""
-
-    name: str
-    key: str
-    op: str
-    threshold: float
-    description: str
-    paper: str | None = None
-
-
+# Thresholds come from the calibration record ``results/calibration/intrinsic_dimension.md`` (12 seed sets of 2
+# seeds, worst case with slack).
 CLAIMS: tuple[ClaimSpec, ...] = (
     ClaimSpec(
         "low_intrinsic_dimension", "d_int90_over_D", "<=", 0.03,

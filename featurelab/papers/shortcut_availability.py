@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from scipy.stats import norm
 from torch import Tensor
 
+from featurelab.claims import ClaimSpec
 from featurelab.run import ParameterError
 
 __all__ = [
@@ -771,30 +772,18 @@ def summarize(result: ShortcutResult, mlp: str = "mlp1") -> dict[str, float]:
     return out
 
 
-@dataclass(frozen=True)
-class ClaimSpec:
-    """A calibrated claim: ``summary[key] op threshold`` holds; ``summary[swap] op threshold`` does not."""
-
-    name: str
-    key: str
-    op: str
-    threshold: float
-    swap: str
-    description: str
-
-
 #: The claims the notebook asserts (calibrated over 10 seed sets at scale ``small``; see
 #: ``results/calibration/shortcut_availability.md``). None of them is the paper's MLP-specific claim,
 #: which did not reproduce; ``matched_loss_gap`` asserts its absence at matched training loss.
 CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("early_linear_shortcut_bias", "early_linear_excess", ">=", 0.60, "early_linear_excess_lo",
-              "a linear model stopped early at α_s=8 is biased toward the shortcut (vs. the converged MLE)"),
-    ClaimSpec("converged_linear_unbiased", "converged_linear_abs_bias", "<=", 0.10, "early_linear_abs_bias",
-              "trained to convergence, a linear model is unbiased (its MLE ignores feature scale)"),
-    ClaimSpec("amplification_drives_bias", "mlp_early_gain", ">=", 0.60, "converged_linear_gain",
-              "amplifying the shortcut (α_s 1 → 8) raises the early MLP's bias"),
-    ClaimSpec("mlp_unbiased_after_training", "mlp_final_abs_bias", "<=", 0.15, "mlp_early_abs_bias",
-              "trained on (all steps), the MLP is as unbiased as the linear model: no MLP-specific bias"),
-    ClaimSpec("matched_loss_no_mlp_gap", "matched_loss_gap", "<=", 0.20, "matched_step_gap",
-              "at matched training loss the MLP is not more biased than the linear model"),
+    ClaimSpec("early_linear_shortcut_bias", "early_linear_excess", ">=", 0.60, swap="early_linear_excess_lo",
+              description="a linear model stopped early at α_s=8 is biased toward the shortcut (vs. the converged MLE)"),
+    ClaimSpec("converged_linear_unbiased", "converged_linear_abs_bias", "<=", 0.10, swap="early_linear_abs_bias",
+              description="trained to convergence, a linear model is unbiased (its MLE ignores feature scale)"),
+    ClaimSpec("amplification_drives_bias", "mlp_early_gain", ">=", 0.60, swap="converged_linear_gain",
+              description="amplifying the shortcut (α_s 1 → 8) raises the early MLP's bias"),
+    ClaimSpec("mlp_unbiased_after_training", "mlp_final_abs_bias", "<=", 0.15, swap="mlp_early_abs_bias",
+              description="trained on (all steps), the MLP is as unbiased as the linear model: no MLP-specific bias"),
+    ClaimSpec("matched_loss_no_mlp_gap", "matched_loss_gap", "<=", 0.20, swap="matched_step_gap",
+              description="at matched training loss the MLP is not more biased than the linear model"),
 )
