@@ -78,6 +78,11 @@ def test_notebook_anatomy(paper):
         if line:
             assert re.fullmatch(r"[A-Z_0-9]+ = (None|True|False|-?[0-9.e-]+|\"[^\"]*\")", line), \
                 f"parameters are scalars only: {line!r}"
+    from papermill.translators import PythonTranslator
+
+    names = [line.split("=")[0].strip() for line in params[0].source.splitlines() if "=" in line.split("#")[0]]
+    parsed = [p.name for p in PythonTranslator.inspect(params[0])]
+    assert parsed == names, f"papermill cannot parse every parameter line (keep '=' out of comments): {parsed}"
     assert any("fl.setup(" in c.source for c in code), "resolve parameters with fl.setup"
     checks = [c for c in code if "fl.check(" in c.source]
     assert checks and all("NBVAL_CHECK_OUTPUT" in c.source for c in checks), "claim cells must be NBVAL_CHECK_OUTPUT"
