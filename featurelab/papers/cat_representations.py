@@ -32,6 +32,7 @@ from torch import Tensor
 from featurelab.data import load_fashion_mnist
 from featurelab.models import Net, mlp
 from featurelab.probes import few_shot_indices, fit_linear_probe, probe_accuracy, standardize
+from featurelab.claims import ClaimSpec
 from featurelab.run import ParameterError
 from featurelab.train import fit
 from featurelab.train import progress as progress_bar
@@ -462,18 +463,6 @@ def claim_values(res: Result) -> dict[str, list[float]]:
         "task_specific_gain": [t - i for t, i in zip(target, ident)],
         "cat_minus_wide": [r.target_cat[n] - r.target_wide for r in res.runs],
     }
-
-
-@dataclass(frozen=True)
-class ClaimSpec:
-    """``mean(claim_values(res)[key]) op threshold`` (``results/calibration/cat_representations.md``)."""
-
-    name: str
-    key: str
-    op: str
-    threshold: float
-    description: str
-    paper: str | None = None
 
 
 CLAIMS: tuple[ClaimSpec, ...] = (

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from featurelab.models import Net, mlp
 from featurelab.probes import variance_explained_binary
+from featurelab.claims import ClaimSpec
 from featurelab.run import ParameterError
 from featurelab.train import progress as progress_bar
 
@@ -422,33 +423,19 @@ def claim_values(res: Result) -> dict[str, list[float]]:
     }
 
 
-@dataclass(frozen=True)
-class ClaimSpec:
-    """``reduce(claim_values(res)[key]) op threshold`` (thresholds: ``results/calibration/
-    representation_bias_complexity.md``)."""
-
-    name: str
-    key: str
-    op: str
-    threshold: float
-    reduce: str
-    description: str
-    paper: str | None = None
-
-
 CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("both_features_computed", "min_test_acc", ">=", 0.95, "min",
-              "every network computes both outputs on held-out data (worst seed, worse output ≥ 0.95)",
-              "both features learned to ~100 % accuracy (§3)"),
-    ClaimSpec("easy_feature_dominates", "ratio", ">=", 8.0, "min",
-              "VE(easy) / VE(hard) on the penultimate layer is ≥ 8 in every seed",
-              "easy ≈ 55 % vs hard ≈ 5 % of variance, ratio ≈ 11 (first author's summary; figure no. not checked)"),
-    ClaimSpec("matched_control_balanced", "control_ratio", "<=", 1.5, "max",
-              "with both outputs linear, VE(easy) / VE(hard) ≤ 1.5 in every seed",
-              "features of matched complexity are represented similarly (§3)"),
-    ClaimSpec("learned_first_represented_more", "hard_first_gain", ">=", 1.5, "min",
-              "the hard feature explains ≥ 1.5x more variance when it is learned first than when learned jointly",
-              "features learned first are represented more strongly (§4, learning order)"),
+    ClaimSpec("both_features_computed", "min_test_acc", ">=", 0.95, reduce="min",
+              description="every network computes both outputs on held-out data (worst seed, worse output ≥ 0.95)",
+              paper="both features learned to ~100 % accuracy (§3)"),
+    ClaimSpec("easy_feature_dominates", "ratio", ">=", 8.0, reduce="min",
+              description="VE(easy) / VE(hard) on the penultimate layer is ≥ 8 in every seed",
+              paper="easy ≈ 55 % vs hard ≈ 5 % of variance, ratio ≈ 11 (first author's summary; figure no. not checked)"),
+    ClaimSpec("matched_control_balanced", "control_ratio", "<=", 1.5, reduce="max",
+              description="with both outputs linear, VE(easy) / VE(hard) ≤ 1.5 in every seed",
+              paper="features of matched complexity are represented similarly (§3)"),
+    ClaimSpec("learned_first_represented_more", "hard_first_gain", ">=", 1.5, reduce="min",
+              description="the hard feature explains ≥ 1.5x more variance when it is learned first than when learned jointly",
+              paper="features learned first are represented more strongly (§4, learning order)"),
 )
 
 
