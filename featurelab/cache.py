@@ -7,8 +7,9 @@ and the **seed**; the file also records the recipe ``version`` and the featurela
     model, info = load_or_train("fmnist_cnn", cfg, seed=0, build=lambda: make_cnn(cfg), train=lambda m: fit(m, ...))
     info.source   # "cache" or "trained";  info.seconds  # time to load or to train
 
-Location: ``$FEATURELAB_CACHE/models`` if ``FEATURELAB_CACHE`` is set (the variable the data layer uses too),
-else ``~/.cache/featurelab/models``. A file that is missing, unreadable, or whose recipe / config / seed /
+Location: ``$FEATURELAB_MODEL_CACHE`` if set (``featurelab bench`` points it at an empty folder, so runtimes include
+training, as in CI), else ``$FEATURELAB_CACHE/models`` if ``FEATURELAB_CACHE`` is set (the variable the data layer
+uses too), else ``~/.cache/featurelab/models``. A file that is missing, unreadable, or whose recipe / config / seed /
 version does not match is rebuilt (trained again and overwritten). Writes are atomic (temporary file + rename),
 so two kernels training the same recipe at once cannot leave a half-written file.
 
@@ -52,6 +53,9 @@ class CacheInfo:
 
 def cache_dir() -> Path:
     """The folder holding cached models (read from the environment at call time)."""
+    explicit = os.environ.get("FEATURELAB_MODEL_CACHE", "").strip()
+    if explicit:
+        return Path(explicit)
     root = os.environ.get("FEATURELAB_CACHE", "").strip()
     return Path(root) / "models" if root else Path.home() / ".cache" / "featurelab" / "models"
 

@@ -90,3 +90,13 @@ def test_corrupt_or_mismatched_files_are_rebuilt():
 def test_bad_arguments_fail_clearly(recipe, seed, config, match):
     with pytest.raises(ParameterError, match=match):
         cache.cache_path(recipe, config, seed)
+
+
+def test_model_cache_env_override(tmp_path, monkeypatch):
+    from featurelab import cache
+
+    monkeypatch.setenv("FEATURELAB_MODEL_CACHE", str(tmp_path / "cold"))
+    assert cache.cache_dir() == tmp_path / "cold"
+    monkeypatch.delenv("FEATURELAB_MODEL_CACHE")
+    monkeypatch.setenv("FEATURELAB_CACHE", str(tmp_path))
+    assert cache.cache_dir() == tmp_path / "models"
