@@ -86,6 +86,8 @@ def test_notebook_anatomy(paper):
     assert any("fl.setup(" in c.source for c in code), "resolve parameters with fl.setup"
     checks = [c for c in code if "fl.check(" in c.source]
     assert checks and all("NBVAL_CHECK_OUTPUT" in c.source for c in checks), "claim cells must be NBVAL_CHECK_OUTPUT"
+    # nbval runs cells without history, so a trailing ';' does not hide the result there (but does in Jupyter):
+    assert not any(c.source.rstrip().endswith(";") for c in checks), "claim cells must not end with ';'"
     assert any("explore(" in c.source for c in code), "an Explore widget (fl.explore)"
     assert any("inspect.getsource" in c.source or "fl.show_source" in c.source for c in code), \
         "show the paper's mechanism code"
