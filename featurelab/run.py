@@ -51,18 +51,23 @@ class Run:
     threads: int
 
     def seeds(self, n: int) -> list[int]:
-        """``n`` distinct seeds derived from the run's seed: ``[100*seed, 100*seed + 1, ...]``.
-
-        Changing ``SEED`` gives a disjoint seed set (for ``n`` ≤ 100), which is how CI checks that a claim
-        holds "for any seed" and not only for the default.
-        """
-        if n < 1:
-            raise ParameterError(f"need at least one seed, got n={n}")
-        return [100 * self.seed + i for i in range(n)]
+        """``n`` distinct seeds derived from the run's seed (see :func:`seed_set`)."""
+        return seed_set(self.seed, n)
 
     def report(self) -> str:
         """One line: versions, device, scale, seed, threads, git commit (if any)."""
         return env_report(scale=self.scale, seed=self.seed, device=self.device, threads=self.threads)
+
+
+def seed_set(seed: int, n: int) -> list[int]:
+    """The seed set a notebook's ``SEED`` selects: ``[100*seed, 100*seed + 1, ..., 100*seed + n - 1]``.
+
+    Changing ``SEED`` gives a disjoint seed set (for ``n`` ≤ 100), which is how CI checks that a claim holds "for
+    any seed" and not only for the default.
+    """
+    if n < 1:
+        raise ParameterError(f"need at least one seed, got n={n}")
+    return [100 * validate_seed(seed) + i for i in range(n)]
 
 
 def resolve_scale(scale: str | None) -> str:

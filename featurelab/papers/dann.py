@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from featurelab.run import ParameterError
+from featurelab.run import ParameterError, seed_set
 from featurelab.train import progress as progress_bar
 
 __all__ = [
@@ -513,8 +513,8 @@ def moons_config(scale: str = "small", **overrides: Any) -> MoonsConfig:
 
 
 def seeds_for(seed: int, n_seeds: int) -> list[int]:
-    """The seed set a notebook SEED selects: ``[SEED·100, SEED·100 + 1, ...]``."""
-    return [seed * 100 + i for i in range(n_seeds)]
+    """The seed set a notebook SEED selects (``featurelab.run.seed_set``; same as ``run.seeds(n)``)."""
+    return seed_set(seed, n_seeds)
 
 
 @dataclass
