@@ -15,3 +15,16 @@ os.environ.update({
 })
 os.environ.pop("FEATURELAB_RECORD", None)
 os.environ.pop("FEATURELAB_DOWNLOAD", None)
+
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """In-process tests use one torch thread too (two xdist workers share 2 cores); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from featurelab import features as ft
 from featurelab.models import cnn

@@ -12,14 +12,6 @@ from featurelab.models import mlp
 from featurelab.run import ParameterError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _net(seed: int = 0, sizes=(6, 5, 4, 3)):
     torch.manual_seed(seed)
     return mlp(list(sizes))

@@ -17,14 +17,6 @@ TINY = cat.Config(size=4, n_source=200, n_source_test=60, n_target_pool=200, n_t
                   n_resamples=4, n_id_train=100, explore_shots=(1, 3), n_seeds=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _data(seed: int = 0) -> cat.Data:
     g = torch.Generator().manual_seed(seed)
     centers = torch.rand(10, 16, generator=g)

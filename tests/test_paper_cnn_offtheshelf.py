@@ -12,12 +12,8 @@ from featurelab.run import ParameterError
 
 
 @pytest.fixture(autouse=True)
-def _one_thread(tmp_path, monkeypatch):
+def _private_model_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FEATURELAB_CACHE", str(tmp_path))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_shapes_are_balanced_images_in_range():

@@ -10,14 +10,6 @@ import torch
 from featurelab.papers import intrinsic_dimension as idm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model(width: int = 16) -> torch.nn.Sequential:
     torch.manual_seed(0)
     return idm.make_mlp(64, width, depth=2)

@@ -14,14 +14,6 @@ from featurelab.papers import lmc_landscape as lmc
 from featurelab.run import ParameterError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = lmc.Config(n_train=200, n_test=100, size=6, hidden=(16, 16), spawn_steps=(0, 20), child_steps=30,
                   n_points=5, wm_sweeps=2, n_seeds=1)
 

@@ -13,14 +13,6 @@ from featurelab.run import ParameterError
 TINY = rbc.Config(n_train=512, n_test=256, hidden=32, steps=300, batch_size=64, check_every=10, n_seeds=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_latents_are_balanced_independent_and_embedded_along_unit_directions():
     cfg = dataclasses.replace(TINY, n_train=4000, noise=0.0)
     d = rbc.make_data(cfg, 0)

@@ -9,14 +9,6 @@ from featurelab import probes
 from featurelab.run import ParameterError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_variance_explained_of_a_binary_feature_matches_the_closed_form():
     g = torch.Generator().manual_seed(0)
     f = torch.randint(0, 2, (2000,), generator=g)
