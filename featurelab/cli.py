@@ -3,6 +3,7 @@
     featurelab list [--json]
     featurelab run (NOTEBOOK... | --all | --module M) [--scale small|full] [--seed N] [--out DIR]
     featurelab report [DIR]
+    featurelab calibrate (SLUG... | --all | --module M) [--seed-sets N] [--scale small|full] [--workers N] [--out DIR]
     featurelab bench [--out DIR]
     featurelab readme [--check]
 
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time every available notebook at scale small; update the README table")
     bench.add_argument("--out", default="runs/bench")
     bench.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    cal = sub.add_parser("calibrate", help="rerun papers' experiments over many seed sets with the method and every "
+                                            "swap; write results/calibration/<slug>.json and .md")
+    cal.add_argument("notebooks", nargs="*", metavar="SLUG", help="paper slugs (e.g. outrank) or notebook paths")
+    cal.add_argument("--all", action="store_true", help="every paper with a notebook")
+    cal.add_argument("--module", help="every paper with a notebook in one module, e.g. 01")
+    cal.add_argument("--seed-sets", default="12", help="seed sets (SEED = 0..N-1) per arm (default 12)")
+    cal.add_argument("--scale", default="small", help="small (default) or full")
+    cal.add_argument("--workers", type=int, default=None, help="processes, one torch thread each (default: cores)")
+    cal.add_argument("--out", default=None, help="output folder (default results/calibration)")
     rd = sub.add_parser("readme", help="regenerate the README course table from the catalog")
     rd.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     return p
@@ -137,6 +147,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .base import ParameterError
+    from .calibrate import calibrate, default_out
+
+    if args.scale not in SCALES:
+        raise UsageError(f"unknown scale {args.scale!r}; use one of {', '.join(SCALES)}")
+    try:
+        n = int(args.seed_sets)
+    except ValueError:
+        raise UsageError(f"--seed-sets must be a positive integer, got {args.seed_sets!r}") from None
+    if n < 1:
+        raise UsageError(f"--seed-sets must be a positive integer, got {n}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    papers = _select(args)
+    out = _out_dir(args.out) if args.out else default_out()
+    import time
+
+    start, bad = time.perf_counter(), []
+    for p in papers:
+        try:
+            record = calibrate(p.slug, seed_sets=n, scale=args.scale, workers=args.workers, out=out)
+        except ParameterError as exc:
+            raise UsageError(str(exc)) from None
+        if not record["verdict"]["ok"]:
+            bad.append(p.slug)
+    print(f"\n{len(papers) - len(bad)} of {len(papers)} papers meet the criteria "
+          f"({time.perf_counter() - start:.0f} s); records in {out}/" + (f"; not met: {', '.join(bad)}" if bad else ""))
+    return 1 if bad else 0
+
+
 def runtime_table(summary: list[dict], machine: str) -> str:
     lines = [f"Measured by `featurelab bench` on {date.today().isoformat()}, one notebook at a time, all cores, cold model "
              f"cache. {machine}", "",
@@ -205,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "bench": cmd_bench,
-               "readme": cmd_readme}[args.cmd]
+               "readme": cmd_readme, "calibrate": cmd_calibrate}[args.cmd]
     try:
         return handler(args)
     except (UsageError, KeyError) as exc:

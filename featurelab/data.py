@@ -316,9 +316,3 @@ def as_batches(n: int, batch_size: int, generator: torch.Generator | None = None
         raise ParameterError(f"batch_size must be positive, got {batch_size}")
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     return order.split(batch_size)
-
-
-# --------------------------------------------------------------------------------------------- re-exports
-# Procedural generators that live beside their paper's mechanism, listed here so the data layer is one place.
-from .papers.dann import make_moons_domains  # noqa: E402  (rotated two moons, DANN)
-from .papers.shortcut_availability import TwoLatentDataset, make_two_latent_dataset  # noqa: E402

@@ -6,17 +6,16 @@ import inspect
 from typing import Any
 
 
-def show_source(*objs: Any) -> Any:
+def show_source(*objs: Any) -> None:
     """Display the source of functions/classes with syntax highlighting (plain text outside Jupyter).
 
-    Returns the IPython ``Code`` object (or the source string when IPython is missing).
+    Returns nothing, so a cell ending in ``fl.show_source(...)`` shows the listing once.
     """
     src = "\n\n".join(inspect.getsource(o).rstrip() for o in objs) + "\n"
     try:
         from IPython.display import Code, display
     except ImportError:
         print(src)
-        return src
-    code = Code(src, language="python")
-    display(code)
-    return code
+        return None
+    display(Code(src, language="python"))
+    return None

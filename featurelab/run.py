@@ -28,8 +28,7 @@ import torch
 SCALES = ("small", "full")
 
 
-class ParameterError(ValueError):
-    """A notebook parameter or a config value is invalid. The message says what is allowed."""
+from .base import ParameterError  # noqa: E402  (re-exported: fl.ParameterError)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def run_one(paper: Paper, out_dir: Path, scale: str, seed: int, threads: int | N
     try:
         pm.execute_notebook(str(paper.path), str(out_nb), parameters={"SCALE": scale, "SEED": seed},
                             kernel_name=KERNEL_NAME, cwd=str(paper.path.parent), progress_bar=False,
-                            execution_timeout=timeout, log_output=False)
+                            execution_timeout=timeout, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no "TCP without encryption" line
     except Exception as exc:  # papermill wraps the cell error; keep its last line
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
     finally:

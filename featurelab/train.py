@@ -6,7 +6,6 @@ Papers whose mechanism *is* a training procedure (adversarial, subspace, spawned
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -15,19 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .run import ParameterError
+from .base import ParameterError, progress  # noqa: F401  (progress re-exported for the paper modules)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "",
-             enabled: bool | None = None, **kw):
-    """A ``tqdm.auto`` progress bar; off when ``enabled=False`` or ``FEATURELAB_PROGRESS=0``."""
-    from tqdm.auto import tqdm
-
-    if enabled is None:
-        enabled = os.environ.get("FEATURELAB_PROGRESS", "1") not in ("0", "false", "no")
-    return tqdm(iterable, total=total, desc=desc, disable=not enabled, mininterval=0.5, leave=False, **kw)
 
 
 @dataclass

@@ -89,22 +89,30 @@ def test_batched_hashed_lr_equals_separate_fits_and_learns():
         outrank.fit_hashed_lr(tr.x, tr.y, va.x, [[0], [0, 1]])
 
 
-def test_claim_values_and_swap_fails():
+def test_claim_values_and_swaps():
     cfg = dataclasses.replace(outrank.PRESETS["small"], n_rows=20000, n_seeds=1, automl_seeds=0, automl_rows=5000)
-    res = outrank.run_ranking(cfg, [0], methods=("outrank", "plugin"))
+    rank = outrank.run_ranking(cfg, [0], methods=("outrank", "outrank_nobg", "plugin"), enabled=False)
     fake = outrank.AutoMLResult([], [], [], 0.70, 1, 0.0)
     automl = {"all": [dataclasses.replace(fake, auc=0.78)], "outrank": [dataclasses.replace(fake, auc=0.781)],
-              "plugin": [fake]}
-    vals = outrank.claim_values(res, automl)
-    for name, v in vals.items():
-        assert v[0] >= outrank.THRESHOLDS[name], name
-    swapped = outrank.claim_values(res, automl, ranker="plugin")  # plain MI in OutRank's place
-    for name, v in swapped.items():
-        assert v[0] < outrank.THRESHOLDS[name], name
+              "outrank_nobg": [fake], "plugin": [fake]}
+    vals = outrank.claim_values(outrank.Result(cfg, rank, automl))
+    specs = {c.key: c for c in outrank.CLAIMS}
+    for key, v in vals.items():
+        assert specs[key].holds_on(vals), key
+    # the mechanism off (no background term) fails the ranking claims on the same log
+    off = outrank.claim_values(outrank.Result(dataclasses.replace(cfg, ranker="outrank_nobg"), rank, automl))
+    assert not specs["outrank_precision"].holds_on(off) and not specs["outrank_vs_plain_mi"].holds_on(off)
+
+
+def test_background_none_is_plugin_on_repeated_values():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 5, 2000), rng.integers(0, 2, 2000)  # no singletons: "none" equals plug-in MI
+    assert outrank.outrank_mi(x, y, "none") == pytest.approx(outrank.plugin_mi(x, y), abs=1e-12)
 
 
 @pytest.mark.parametrize("kw", [{"n_rows": 10}, {"n_seeds": 0}, {"automl_seeds": 9}, {"automl_rows": 10},
-                                {"top_k": 0}, {"sweep_cardinalities": (1,)}])
+                                {"top_k": 0}, {"sweep_cardinalities": (1,)},
+                                {"ranker": "magic"}])
 def test_config_rejects_bad_values(kw):
     with pytest.raises(ParameterError):
         dataclasses.replace(outrank.PRESETS["small"], **kw)
