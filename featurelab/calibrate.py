@@ -14,7 +14,8 @@ The course's criteria, reported in the record's ``verdict``:
 * a swap of kind ``"sanity"``, or one whose value is identical in every seed set (a difference that is fixed
   by construction, e.g. a baseline compared with itself), is reported but never counts.
 
-Runs are spread over ``workers`` processes, one torch thread each (default: one per core).
+Runs are spread over a local Dask cluster of ``workers`` processes, one torch thread each (default: one per
+core; ``workers=1`` runs serially), or sent to an existing Dask scheduler (:mod:`featurelab.cluster`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .base import ParameterError, progress
+from .cluster import Executor
 from .experiment import contract_errors, holds, measure, paper_module, source_hash
 
 BREAK_FRACTION = 10 / 12
@@ -59,7 +60,7 @@ def run_arm(module: str, scale: str, arm: str, seed_set_index: int, threads: int
     """One run: the arm's config at seed set ``seed_set_index``; returns each claim's measured value and seconds."""
     import torch
 
-    from .run import seed_everything, seed_set
+    from .run import pick_device, seed_everything, seed_set
 
     os.environ.setdefault("FEATURELAB_PROGRESS", "0")
     torch.set_num_threads(threads)
@@ -68,7 +69,7 @@ def run_arm(module: str, scale: str, arm: str, seed_set_index: int, threads: int
     seeds = seed_set(seed_set_index, cfg.n_seeds)
     seed_everything(seed_set_index)
     start = time.perf_counter()
-    result = paper.run(cfg, seeds, device="cpu", progress=False)
+    result = paper.run(cfg, seeds, device=pick_device(), progress=False)
     values = paper.claim_values(result)
     seconds = time.perf_counter() - start
     return {"arm": arm, "set": seed_set_index, "seconds": seconds,
@@ -82,8 +83,8 @@ def _import(module: str) -> Any:
 
 
 def calibrate(slug_or_module: str, seed_sets: int = 12, scale: str = "small", workers: int | None = None,
-              out: Path | None = None, echo: Callable[[str], Any] = print, show_progress: bool | None = None
-              ) -> dict:
+              out: Path | None = None, echo: Callable[[str], Any] = print, show_progress: bool | None = None,
+              scheduler: str | None = None, executor: Any = None) -> dict:
     """Calibrate one paper; write ``<slug>.json`` and ``<slug>.md`` under ``out``; return the record.
 
     ``slug_or_module``: a catalog slug (``"outrank"``) or a dotted module name implementing the contract.
@@ -103,25 +104,27 @@ def calibrate(slug_or_module: str, seed_sets: int = 12, scale: str = "small", wo
         raise ParameterError(f"{slug} does not implement the paper contract (featurelab/experiment.py): "
                              + "; ".join(errs))
     arms = arms_of(paper, scale)
-    tasks = [(arm, k) for arm, _, _ in arms for k in range(seed_sets)]
-    workers = max(1, workers or (os.cpu_count() or 1))
-    echo(f"calibrating {slug}: {len(arms)} arms × {seed_sets} seed sets at scale {scale} on {workers} worker(s)")
+    tasks = [(module, scale, arm, k) for arm, _, _ in arms for k in range(seed_sets)]
+    own = executor is None
+    ex = Executor(workers=workers, scheduler=scheduler) if own else executor
+    echo(f"calibrating {slug}: {len(arms)} arms × {seed_sets} seed sets at scale {scale}, {ex.describe()}")
     start = time.perf_counter()
     runs: list[dict] = []
     bar = progress(total=len(tasks), desc=f"calibrate {slug}", enabled=show_progress)
-    if workers == 1:
-        for arm, k in tasks:
-            runs.append(run_arm(module, scale, arm, k))
+    if own:
+        ex.__enter__()
+    try:
+        for i, out_i in ex.map(run_arm, tasks):
+            if isinstance(out_i, Exception):
+                raise RuntimeError(f"{slug}: arm {tasks[i][2]!r}, seed set {tasks[i][3]} raised "
+                                   f"{type(out_i).__name__}: {out_i}") from out_i
+            runs.append(out_i)
             bar.update(1)
-    else:
-        import multiprocessing
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futs = [pool.submit(run_arm, module, scale, arm, k) for arm, k in tasks]
-            for f in as_completed(futs):
-                runs.append(f.result())
-                bar.update(1)
-    bar.close()
+    finally:
+        bar.close()
+        if own:
+            ex.__exit__(None, None, None)
+    workers = ex.workers if not ex.scheduler else 0
     record = build_record(paper, slug, scale, seed_sets, arms, runs, time.perf_counter() - start, workers)
     out = Path(out) if out is not None else default_out()
     write_record(record, out)
@@ -209,7 +212,7 @@ def render_markdown(record: dict, note: str | None = None) -> str:
              f"from `{record['slug']}.json` — do not edit by hand (the design note below is "
              f"`notes/{record['slug']}.md`).", "",
              f"- {n} seed sets ({record['seed_rule']}); {record['arms'][0]['n_seeds']} seeds per run.",
-             f"- {record['machine']} {record['workers']} worker(s); {record['seconds_total']:.0f} s in all; "
+             f"- {record['machine']} {record['workers'] or 'a remote cluster of'} worker(s); {record['seconds_total']:.0f} s in all; "
              f"commit {record['commit'] or 'unknown'}; {record['date']}; code hash `{record['source_hash']}`.",
              f"- Criteria: the method passes every claim in all {n} sets; a counting swap breaks each claim in "
              f"≥ {record['needed_breaks']} sets. **Verdict: {'meets the criteria' if record['verdict']['ok'] else 'does NOT meet the criteria'}.**"]

@@ -36,6 +36,7 @@ class Paper:
     notebook: str
     status: str
     claim: str
+    shows: str = ""
 
     @property
     def number(self) -> str:
@@ -116,11 +117,12 @@ def readme_table() -> str:
     lines = []
     for m in modules():
         lines += [f"**{m.id} — {m.title}** ([module guide]({m.folder}/README.md))", "",
-                  "| # | notebook | paper | status | claim |", "|---|---|---|---|---|"]
+                  "| # | notebook | paper | status | the paper claims | this notebook shows |",
+                  "|---|---|---|---|---|---|"]
         for p in papers(m.id):
             nb = f"[`{p.slug}`]({p.notebook})" if p.available else f"`{p.slug}`"
             lines.append(f"| {p.number} | {nb} | [{p.title}]({p.arxiv_url}) — {p.authors}, {p.venue} {p.year} "
-                         f"| {p.status} | {p.claim} |")
+                         f"| {p.status} | {p.claim} | {p.shows or '—'} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -136,7 +138,9 @@ def reading_order(module_id: str) -> str:
     for p in papers(module_id):
         fname = p.notebook.rsplit("/", 1)[1]
         link = f"[`{p.slug}`]({fname})" if p.available else f"`{p.slug}` (planned)"
-        lines.append(f"{p.order}. {link} — *{p.title}* ({p.authors}, {p.year}; status: {p.status}). {p.claim}")
+        shows = f" **This notebook shows:** {p.shows}" if p.shows else ""
+        lines.append(f"{p.order}. {link} — *{p.title}* ({p.authors}, {p.year}; status: {p.status}). "
+                     f"**The paper claims:** {p.claim}{shows}")
     return "\n".join(lines) + "\n"
 
 

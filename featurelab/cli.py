@@ -4,6 +4,7 @@
     featurelab run (NOTEBOOK... | --all | --module M) [--scale small|full] [--seed N] [--out DIR]
     featurelab report [DIR]
     featurelab calibrate (SLUG... | --all | --module M) [--seed-sets N] [--scale small|full] [--workers N] [--out DIR]
+    featurelab sweep NOTEBOOK -p KNOB=v1,v2 [-p ...] [--seeds 0-9] [--scale small|full] [--out DIR] [--resume]
     featurelab bench [--out DIR]
     featurelab readme [--check]
 
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", default="0", help="the notebooks' SEED parameter (non-negative integer)")
     run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     run.add_argument("--threads", type=int, default=None, help="torch threads per kernel (default: all cores)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="notebooks at a time on a local Dask cluster, one torch thread each (default 1: serial)")
+    run.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:PORT; "
+                                                       "default $FEATURELAB_SCHEDULER)")
     rep = sub.add_parser("report", help="markdown table of claims and runtimes from a run's summary.json")
     rep.add_argument("dir", nargs="?", default="runs/latest")
     rep.add_argument("--write", metavar="FILE", help="also write the report to FILE")
@@ -55,8 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--module", help="every paper with a notebook in one module, e.g. 01")
     cal.add_argument("--seed-sets", default="12", help="seed sets (SEED = 0..N-1) per arm (default 12)")
     cal.add_argument("--scale", default="small", help="small (default) or full")
-    cal.add_argument("--workers", type=int, default=None, help="processes, one torch thread each (default: cores)")
+    cal.add_argument("--workers", type=int, default=None,
+                     help="local Dask workers, one torch thread each (default: one per core; 1 = serial)")
+    cal.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:PORT; "
+                                                       "default $FEATURELAB_SCHEDULER)")
     cal.add_argument("--out", default=None, help="output folder (default results/calibration)")
+    sw = sub.add_parser("sweep", help="run one notebook over a grid of knob values × seeds; tabulate every claim")
+    sw.add_argument("notebook", metavar="NOTEBOOK", help="a slug (e.g. outrank) or a notebook path")
+    sw.add_argument("-p", dest="knobs", action="append", default=[], metavar="KNOB=v1,v2",
+                    help="a knob of the notebook's parameters cell and its values (repeatable)")
+    sw.add_argument("--seeds", default="0", help="seeds: a range 0-9 or a list 0,3,7 (default 0)")
+    sw.add_argument("--scale", default="small", help="small (default) or full")
+    sw.add_argument("--out", default=None, help="output folder (default runs/sweep_<slug>)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, running only what is missing")
+    sw.add_argument("--workers", type=int, default=1,
+                    help="grid points at a time on a local Dask cluster (default 1: serial)")
+    sw.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:PORT; "
+                                                      "default $FEATURELAB_SCHEDULER)")
     rd = sub.add_parser("readme", help="regenerate the README course table from the catalog")
     rd.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     return p
@@ -124,7 +144,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     scale, seed = _scale_seed(args)
     out = _out_dir(args.out)
     papers = _select(args)
-    results = run_notebooks(papers, out, scale, seed, threads=args.threads)
+    if args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    results = run_notebooks(papers, out, scale, seed, threads=args.threads, workers=args.workers,
+                            scheduler=args.scheduler)
     summary = [r.__dict__ for r in results]
     (out / "report.md").write_text(report_markdown(summary))
     bad = [r for r in results if r.status != "ok"]
@@ -165,17 +188,43 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = _out_dir(args.out) if args.out else default_out()
     import time
 
+    from .cluster import Executor
+
     start, bad = time.perf_counter(), []
-    for p in papers:
-        try:
-            record = calibrate(p.slug, seed_sets=n, scale=args.scale, workers=args.workers, out=out)
-        except ParameterError as exc:
-            raise UsageError(str(exc)) from None
-        if not record["verdict"]["ok"]:
-            bad.append(p.slug)
+    try:
+        with Executor(workers=args.workers, scheduler=args.scheduler) as ex:  # one cluster for every paper
+            for p in papers:
+                record = calibrate(p.slug, seed_sets=n, scale=args.scale, out=out, executor=ex)
+                if not record["verdict"]["ok"]:
+                    bad.append(p.slug)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
     print(f"\n{len(papers) - len(bad)} of {len(papers)} papers meet the criteria "
           f"({time.perf_counter() - start:.0f} s); records in {out}/" + (f"; not met: {', '.join(bad)}" if bad else ""))
     return 1 if bad else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .base import ParameterError
+    from .sweep import parse_grid, parse_seeds, sweep
+
+    if args.scale not in SCALES:
+        raise UsageError(f"unknown scale {args.scale!r}; use one of {', '.join(SCALES)}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    args.all, args.module, args.notebooks = False, None, [args.notebook]
+    (paper,) = _select(args)
+    try:
+        grid = parse_grid(args.knobs)
+        if not grid:
+            raise UsageError("give at least one knob: -p KNOB=v1,v2 (the notebook's parameters cell lists them)")
+        seeds = parse_seeds(args.seeds)
+        out = _out_dir(args.out or f"runs/sweep_{paper.slug}")
+        record = sweep(paper, grid, seeds, args.scale, out, workers=args.workers, scheduler=args.scheduler,
+                       resume=args.resume)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
+    return 1 if any(p["status"] == "error" for p in record["points"]) else 0
 
 
 def runtime_table(summary: list[dict], machine: str) -> str:
@@ -246,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "bench": cmd_bench,
-               "readme": cmd_readme, "calibrate": cmd_calibrate}[args.cmd]
+               "readme": cmd_readme, "calibrate": cmd_calibrate,
+               "sweep": cmd_sweep}[args.cmd]
     try:
         return handler(args)
     except (UsageError, KeyError) as exc:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .catalog import Paper
 from .claims import read_record
@@ -45,58 +45,91 @@ def kernel_env(scale: str, threads: int | None = None) -> dict[str, str]:
     return env
 
 
-def run_one(paper: Paper, out_dir: Path, scale: str, seed: int, threads: int | None = None,
-            timeout: int = 1200) -> Result:
-    """Execute one notebook with papermill (parameters ``SCALE`` and ``SEED`` injected)."""
+def execute_task(notebook: str, parameters: dict[str, Any], scale: str, threads: int | None = 1,
+                 timeout: int = 1200, name: str = "notebook") -> dict[str, Any]:
+    """Execute one notebook (its JSON text) with papermill, headless and strict; runs on any worker.
+
+    Returns ``{"notebook": executed JSON text, "claims": [...], "seconds": s, "error": str | None}``. The notebook
+    runs in a fresh temporary folder with ``parameters`` injected (``SCALE`` and ``SEED`` among them), so a
+    worker needs only the package and its data, no shared file system.
+    """
     import papermill as pm
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out_nb = out_dir / f"{paper.slug}.ipynb"
-    fd, record = tempfile.mkstemp(prefix=f"featurelab-{paper.slug}-", suffix=".jsonl")
-    os.close(fd)
-    saved = dict(os.environ)
-    os.environ.update(kernel_env(scale, threads))
-    os.environ["FEATURELAB_RECORD"] = record
-    start = time.perf_counter()
-    error = None
-    try:
-        pm.execute_notebook(str(paper.path), str(out_nb), parameters={"SCALE": scale, "SEED": seed},
-                            kernel_name=KERNEL_NAME, cwd=str(paper.path.parent), progress_bar=False,
-                            execution_timeout=timeout, log_output=False,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no "TCP without encryption" line
-    except Exception as exc:  # papermill wraps the cell error; keep its last line
-        error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    seconds = time.perf_counter() - start
-    claims = [{k: c[k] for k in ("name", "measured", "threshold", "op", "passed", "values", "paper")}
-              for c in read_record(record)]
-    os.unlink(record)
+    with tempfile.TemporaryDirectory(prefix="featurelab-run-") as tmp:
+        src, dst, record = Path(tmp) / f"{name}.ipynb", Path(tmp) / f"{name}.out.ipynb", Path(tmp) / "claims.jsonl"
+        src.write_text(notebook)
+        saved = dict(os.environ)
+        os.environ.update(kernel_env(scale, threads))
+        os.environ["FEATURELAB_RECORD"] = str(record)
+        start = time.perf_counter()
+        error = None
+        try:
+            pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name=KERNEL_NAME, cwd=tmp,
+                                progress_bar=False, execution_timeout=timeout, log_output=False,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no "TCP without encryption"
+        except Exception as exc:  # papermill wraps the cell error; keep its last line
+            error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:500]
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        seconds = time.perf_counter() - start
+        claims = [{k: c[k] for k in ("name", "measured", "threshold", "op", "passed", "values", "paper")}
+                  for c in read_record(record)]
+        executed = dst.read_text() if dst.is_file() else None
+    return {"notebook": executed, "claims": claims, "seconds": round(seconds, 1), "error": error}
+
+
+def status_of(claims: Sequence[dict], error: str | None) -> tuple[str, str | None]:
+    """``ok`` (every claim passed), ``failed`` (a claim failed) or ``error`` (raised, or checked no claim)."""
     if any(not c["passed"] for c in claims):
-        status = "failed"
-    elif error is not None:
-        status = "error"
-    elif not claims:
-        status, error = "error", "the notebook checked no claim"
-    else:
-        status = "ok"
-    return Result(paper.slug, paper.notebook, status, round(seconds, 1), scale, seed, claims, error)
+        return "failed", error
+    if error is not None:
+        return "error", error
+    if not claims:
+        return "error", "the notebook checked no claim"
+    return "ok", None
 
 
-def run_notebooks(papers: Sequence[Paper], out_dir: Path, scale: str, seed: int,
-                  threads: int | None = None, echo=print) -> list[Result]:
-    """Run ``papers`` one after another; write executed notebooks and ``summary.json`` to ``out_dir``."""
-    results = []
-    for p in papers:
-        echo(f"running {p.number} {p.slug} (scale {scale}, seed {seed}) ...")
-        r = run_one(p, out_dir, scale, seed, threads)
-        line = f"  {r.status.upper():6s} {r.seconds:6.1f} s  " + ", ".join(
-            f"{c['name']} {'PASS' if c['passed'] else 'FAIL'} {c['measured']:.3f}" for c in r.claims)
-        echo(line + (f"  [{r.error}]" if r.error and r.status != "ok" else ""))
-        results.append(r)
-        write_summary(results, out_dir)
-    return results
+def run_one(paper: Paper, out_dir: Path, scale: str, seed: int, threads: int | None = None,
+            timeout: int = 1200) -> Result:
+    """Execute one notebook with papermill (parameters ``SCALE`` and ``SEED`` injected), in this process."""
+    out = execute_task(paper.path.read_text(), {"SCALE": scale, "SEED": seed}, scale, threads, timeout, paper.slug)
+    return _store(paper, out, out_dir, scale, seed)
+
+
+def _store(paper: Paper, out: dict[str, Any], out_dir: Path, scale: str, seed: int) -> Result:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if out["notebook"] is not None:
+        (out_dir / f"{paper.slug}.ipynb").write_text(out["notebook"])
+    status, error = status_of(out["claims"], out["error"])
+    return Result(paper.slug, paper.notebook, status, out["seconds"], scale, seed, out["claims"], error)
+
+
+def run_notebooks(papers: Sequence[Paper], out_dir: Path, scale: str, seed: int, threads: int | None = None,
+                  echo=print, workers: int = 1, scheduler: str | None = None) -> list[Result]:
+    """Run ``papers`` (serially, or on a Dask cluster: :mod:`featurelab.cluster`); write executed notebooks and
+    ``summary.json`` to ``out_dir`` as each finishes."""
+    from .cluster import Executor
+
+    results: list[Result] = []
+    ex = Executor(workers=workers, scheduler=scheduler)
+    if not ex.serial:
+        threads = 1  # one torch thread per worker
+    tasks = [(p.path.read_text(), {"SCALE": scale, "SEED": seed}, scale, threads, 1200, p.slug) for p in papers]
+    with ex:
+        echo(f"running {len(papers)} notebook(s) {'' if ex.serial else 'on '}{ex.describe()} "
+             f"(scale {scale}, seed {seed}) ...")
+        for i, out in ex.map(execute_task, tasks):
+            p = papers[i]
+            if isinstance(out, Exception):
+                out = {"notebook": None, "claims": [], "seconds": 0.0, "error": f"{type(out).__name__}: {out}"}
+            r = _store(p, out, out_dir, scale, seed)
+            line = f"  {r.status.upper():6s} {r.seconds:6.1f} s  {p.slug}  " + ", ".join(
+                f"{c['name']} {'PASS' if c['passed'] else 'FAIL'} {c['measured']:.3f}" for c in r.claims)
+            echo(line + (f"  [{r.error}]" if r.error and r.status != "ok" else ""))
+            results.append(r)
+            write_summary(sorted(results, key=lambda r: [q.slug for q in papers].index(r.slug)), out_dir)
+    return sorted(results, key=lambda r: [q.slug for q in papers].index(r.slug))
 
 
 def write_summary(results: Sequence[Result], out_dir: Path) -> Path:

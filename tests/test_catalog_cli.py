@@ -15,6 +15,8 @@ def test_catalog_has_the_56_papers_in_8_modules():
         assert p.notebook.startswith(next(m.folder for m in catalog.modules() if m.id == p.module) + "/")
         assert p.notebook.endswith(f"{p.order:02d}_{p.slug}.ipynb")
         assert p.arxiv.count(".") == 1 and p.claim.endswith(".")
+        if p.available:  # two lines per built paper: what the paper claims, what this notebook shows
+            assert p.shows.endswith("."), f"{p.slug}: catalog needs a `shows` line (what this notebook shows)"
 
 
 def test_get_unknown_suggests():

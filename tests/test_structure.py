@@ -83,8 +83,12 @@ def test_notebook_anatomy(paper):
     parsed = [p.name for p in PythonTranslator.inspect(params[0])]
     assert parsed == names, f"papermill cannot parse every parameter line (keep '=' out of comments): {parsed}"
     assert any("fl.setup(" in c.source for c in code), "resolve parameters with fl.setup"
-    checks = [c for c in code if "fl.check(" in c.source]
-    assert checks and all("NBVAL_CHECK_OUTPUT" in c.source for c in checks), "claim cells must be NBVAL_CHECK_OUTPUT"
+    checks = [c for c in code if "fl.check_claims(" in c.source]
+    assert len(checks) == 1, "one claim cell: fl.check_claims(paper, result) (the paper contract)"
+    assert "NBVAL_CHECK_OUTPUT" in checks[0].source, "the claim cell must be NBVAL_CHECK_OUTPUT"
+    assert checks[0].source.rstrip().splitlines()[-1].startswith("fl.check_claims("), \
+        "the claim cell ends with the one call fl.check_claims(paper, result)"
+    assert not any("fl.check(" in c.source for c in code), "claims are declared in the paper module's CLAIMS"
     # nbval runs cells without history, so a trailing ';' does not hide the result there (but does in Jupyter):
     assert not any(c.source.rstrip().endswith(";") for c in checks), "claim cells must not end with ';'"
     assert any("explore(" in c.source for c in code), "an Explore widget (fl.explore)"
