@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="grid points at a time on a local Dask cluster (default 1: serial)")
     sw.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:PORT; "
                                                       "default $FEATURELAB_SCHEDULER)")
+    st = sub.add_parser("site", help="build the course website (Jupyter Book) from the committed notebooks")
+    st.add_argument("--out", default="runs/site", help="output folder (default runs/site); the site is in OUT/_build/html")
+    st.add_argument("--run", default=None, metavar="DIR",
+                    help="also show this run's claim table (DIR/summary.json, as `featurelab report DIR`)")
     rd = sub.add_parser("readme", help="regenerate the README course table from the catalog")
     rd.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     return p
@@ -291,12 +295,24 @@ def cmd_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from . import site
+
+    out = _out_dir(args.out)
+    try:
+        html = site.build_site(out, run=Path(args.run) if args.run else None)
+    except (site.SiteError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"The course website is in {html}/ ; open {html / 'index.html'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "bench": cmd_bench,
                "readme": cmd_readme, "calibrate": cmd_calibrate,
-               "sweep": cmd_sweep}[args.cmd]
+               "sweep": cmd_sweep, "site": cmd_site}[args.cmd]
     try:
         return handler(args)
     except (UsageError, KeyError) as exc:

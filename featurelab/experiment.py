@@ -88,8 +88,12 @@ def check_config(cfg: Any) -> None:
             continue
         value = getattr(cfg, f.name)
         items = value if isinstance(value, tuple) else (value,)
+        default = f.default[0] if isinstance(f.default, tuple) and f.default else f.default
+        integer = isinstance(default, int) and not isinstance(default, bool)
         for v in items:
             ok = True
+            if integer and meta["choices"] is None and isinstance(v, float):
+                raise ParameterError(f"{f.name.upper()}={value!r} must be an integer")
             if meta["choices"] is not None:
                 ok = v in meta["choices"]
             else:

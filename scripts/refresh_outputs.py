@@ -19,7 +19,7 @@ def main(paths: list[str]) -> int:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=600, kernel_name=KERNEL_NAME,
+        NotebookClient(nb, timeout=600, kernel_name=KERNEL_NAME, extra_arguments=["--IPKernelApp.log_level=ERROR"],
                        resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
         nb.metadata.pop("papermill", None)
         nbformat.write(nb, path)

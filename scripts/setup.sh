@@ -10,5 +10,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   "$PY" -m pip install -q "torch==2.13.0"
 fi
 "$PY" -m pip install -q -e ".[test]"
-"$PY" -m ipykernel install --user --name python3 --display-name "Python 3 (featurelab)" >/dev/null
+# The kernel goes into the active environment (--sys-prefix), not the user's global kernels: two clones or
+# venvs each keep their own "python3" kernel instead of silently taking each other's.
+"$PY" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (featurelab)" >/dev/null
 echo "featurelab installed: $("$PY" -c 'import featurelab, torch; print(featurelab.__version__, "with torch", torch.__version__)')"

@@ -35,6 +35,7 @@ class C(Knobs):
                                      ({"act": "x"}, "ACT='x' must be one of 'relu', 'tanh'"),
                                      ({"lr": 0.0}, r"LR=0.0 must be \(0.0, 1.0\]"),
                                      ({"n": True}, "N=True"), ({"n": "3"}, "N='3'"),
+                                     ({"n": 1.5}, "N=1.5 must be an integer"),
                                      ({"n": 11, "act": "tanh"}, "N > 10 needs")])
 def test_knob_bounds_name_the_knob(kw, msg):
     with pytest.raises(ParameterError, match=msg):

@@ -75,11 +75,11 @@ def test_represent_rejects_unknown_names():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"shots": 7}, "shots_grid"),
-    ({"n_test": 10}, "n_test"),
-    ({"ridge": 0.0}, "ridge"),
-    ({"features": "imagenet"}, "features"),
-    ({"n_seeds": 0}, "n_seeds"),
+    ({"shots": 7}, "SHOTS_GRID"),
+    ({"n_test": 10}, r"N_TEST=10 .* must be >= 50"),
+    ({"ridge": 0.0}, "RIDGE"),
+    ({"features": "imagenet"}, "FEATURES"),
+    ({"n_seeds": 0}, "N_SEEDS"),
 ])
 def test_bad_config_fails_at_once(bad, match):
     with pytest.raises(ParameterError, match=match):
@@ -87,7 +87,31 @@ def test_bad_config_fails_at_once(bad, match):
 
 
 def test_bad_source_config_fails_at_once():
-    with pytest.raises(ParameterError, match="size"):
+    with pytest.raises(ParameterError, match=r"SIZE=40 .* \[8, 28\]"):
         cos.SourceConfig(size=40)
-    with pytest.raises(ParameterError, match="widths"):
+    with pytest.raises(ParameterError, match="WIDTHS"):
         cos.SourceConfig(widths=16)
+
+
+def test_swaps_change_only_what_fills_the_off_the_shelf_row():
+    base = cos.PRESETS["small"]
+    assert {s.apply(base).features for s in cos.SWAPS} == {"random", "hog"}
+    for s in cos.SWAPS:
+        assert dataclasses.replace(s.apply(base), features="trained") == base
+        assert set(s.breaks) == {c.name for c in cos.CLAIMS} and s.kind != "sanity"
+    net = cos.build_source(cos.SourceConfig(widths=(4,), hidden=8))
+    x = torch.rand(3, 1, 16, 16)
+    assert torch.equal(cos.represent("off-the-shelf", x, None, net, "hog"), cos.hog(x))
+
+
+def test_claim_values_are_differences_of_probe_accuracies():
+    cfg = cos.PRESETS["small"]
+    res = cos.Result(cfg, [0, 1])
+    for s in res.seeds:
+        for t in cos.TARGETS:
+            for r, a in zip(cos.REPS, (0.9, 0.7, 0.8, 0.6)):
+                res.acc[(s, t, r, cfg.shots)] = a
+    v = cos.claim_values(res)
+    assert v["near_vs_random"].tolist() == pytest.approx([0.2, 0.2])
+    assert v["near_vs_pixels"].tolist() == pytest.approx([0.1, 0.1])
+    assert v["gap_new_garments"].tolist() == pytest.approx([0.2, 0.2])

@@ -18,6 +18,8 @@ from featurelab.calibrate import default_out, needed_breaks
 from featurelab.experiment import contract_errors, paper_module, source_hash
 
 PAPERS = [p.slug for p in catalog.papers(available_only=True)]
+# Papers whose record is known to be missing or stale, each with the reason; empty when every record is current.
+PENDING: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("slug", PAPERS)
@@ -34,6 +36,8 @@ def test_module_implements_contract(slug):
 
 @pytest.mark.parametrize("slug", PAPERS)
 def test_calibration_record_is_current_and_meets_criteria(slug):
+    if slug in PENDING:
+        pytest.skip(f"calibration pending: {PENDING[slug]}")
     paper = paper_module(slug)
     path = default_out() / f"{slug}.json"
     assert path.is_file(), f"no calibration record: run `featurelab calibrate {slug}`"

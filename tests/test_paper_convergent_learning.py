@@ -11,12 +11,26 @@ from featurelab.papers import convergent_learning as cl
 from featurelab.run import ParameterError
 
 
-@pytest.mark.parametrize("bad", [dict(n_nets=1), dict(epochs=-1), dict(lr=0.0), dict(lasso_alpha=0.0),
-                                 dict(n_analysis=5), dict(width=0), dict(image_size=4), dict(alphas="0.1,x"),
-                                 dict(alphas="-1")])
+@pytest.mark.parametrize("bad", [dict(n_seeds=1), dict(epochs=-1), dict(lr=0.0), dict(lasso_alpha=0.0),
+                                 dict(n_analysis=5), dict(width=0), dict(image_size=4), dict(alphas=(0.1, 0.01)),
+                                 dict(alphas=(-1.0,)), dict(alphas=())])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ParameterError):
         dataclasses.replace(cl.PRESETS["small"], **bad)
+
+
+def test_bad_knob_error_names_the_knob_and_range():
+    with pytest.raises(ParameterError, match=r"IMAGE_SIZE=4 .* must be \[8, 28\]"):
+        dataclasses.replace(cl.PRESETS["small"], image_size=4)
+
+
+def test_swaps_only_change_training():
+    base = cl.PRESETS["small"]
+    for swap in cl.SWAPS:
+        cfg = swap.apply(base)
+        changed = {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}
+        assert changed <= {"epochs", "n_train"}, (swap.name, changed)
+        assert set(swap.breaks) == {c.name for c in cl.CLAIMS}
 
 
 def test_presets_and_layer_names():
@@ -62,13 +76,15 @@ def _tiny_split(n=64, seed=0):
 
 def test_run_experiment_end_to_end_tiny_and_seeded():
     cfg = dataclasses.replace(cl.PRESETS["small"], n_train=64, n_analysis=20, image_size=8, width=4,
-                              hidden=8, n_nets=2, epochs=1, lasso_rows=100, alphas="0.01,0.1")
-    res = cl.run_experiment(cfg, [0, 1, 2, 3], data=_tiny_split(), progress_bar=False)
+                              hidden=8, n_seeds=2, epochs=1, lasso_rows=100, alphas=(0.01, 0.1))
+    res = cl.run(cfg, [0, 1], data=_tiny_split(), progress=False)
     assert set(res.tt) == set(cl.LAYER_NAMES) and set(res.tt["conv1"]) == {(0, 1), (1, 0)}
     assert set(res.ut["conv3"]) == {0, 1} and len(res.accs) == 2
     assert res.acts["conv1"][0].shape == (20, 4, 8, 8)
     assert np.isfinite(res.matching_gap())
-    again = cl.run_experiment(cfg, [0, 1, 2, 3], data=_tiny_split(), progress_bar=False)
+    again = cl.run(cfg, [0, 1], data=_tiny_split(), progress=False)
     assert res.matching_gap() == again.matching_gap()
+    values = cl.claim_values(res)
+    assert {c.key for c in cl.CLAIMS} <= set(values) and values["matching_gap"] == res.matching_gap()
     with pytest.raises(ParameterError, match="seeds"):
-        cl.run_experiment(cfg, [0, 1, 2], data=_tiny_split())
+        cl.run(cfg, [0], data=_tiny_split())

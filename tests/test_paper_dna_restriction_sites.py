@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from featurelab.papers import dna_restriction_sites as dna
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
+from featurelab.experiment import contract_errors
 
 TINY = dataclasses.replace(dna.PRESETS["small"], n_train=200, n_test=100, rf_trees=10, svm_pca=10,
                            cnn_epochs=1, cnn_seeds=1, svm_seeds=1, n_seeds=1)
@@ -73,6 +74,8 @@ def test_features_kmers_importance():
     assert imp["EcoRI"] == 3 and imp["GC"] == 1
     ranked = {n: (10.0 if n in dna.RULE_ENZYMES else 1.0) for n in dna.NAMES}
     assert dna.rule_enzymes_in_top(ranked) == 9
+    share = dna.rule_enzyme_share({**ranked, "GC": 100.0})  # GC left out: 9·10 / (9·10 + 15·1)
+    assert share == pytest.approx(90 / 105)
 
 
 def test_cnn_is_reverse_complement_invariant():
@@ -84,19 +87,50 @@ def test_cnn_is_reverse_complement_invariant():
         assert torch.allclose(model(x), model(x.flip(1, 2)), atol=1e-5)
 
 
+def test_shuffled_positions_keep_counts_and_destroy_position():
+    d = dna.make_data(dna.PRESETS["small"], 400, seed=5)
+    shuffled = dna.site_table(d.codes, d.end_window, np.random.default_rng(0))
+    assert np.array_equal(shuffled.sum(-1), d.table.sum(-1))  # same sites per enzyme, moved
+    assert not np.array_equal(shuffled, d.table)
+    x, names = dna.site_features(d, shuffle_seed=0)
+    assert x.shape == (400, 24 * 3 + 1) and np.array_equal(x[:, :72].reshape(400, 24, 3).sum(-1), d.table.sum(-1))
+    assert np.array_equal(x, dna.site_features(d, shuffle_seed=0)[0])  # seeded
+    # the rule cannot be read off the shuffled windows as it can off the true ones
+    iis = [dna.NAMES.index(n) for n in dna.TYPE_IIS]
+    at_end = lambda t: (t[:, iis][:, :, [0, 2]].sum((1, 2)) > 0)
+    assert (at_end(shuffled) != at_end(d.table)).mean() > 0.1
+    xk, nk = dna.forest_features(TINY, d, "kmer", 0)
+    assert xk.shape == (400, 25 + 256 + 1024) and len(nk) == xk.shape[1]
+    assert np.array_equal(dna.forest_features(TINY, d, "totals", 0)[0], dna.site_features(d, windows=False)[0])
+
+
 def test_sens_spec_and_tiny_run():
     assert dna.sens_spec(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])) == (0.5, 1.0)
     res = dna.run(TINY, [0], progress=False)
     assert set(res.sens) == set(dna.MODELS) and res.rule_top9.shape == (1,)
     vals = dna.claim_values(res)
-    assert set(vals) == {"rf_window_specificity_gain", "rf_rule_enzymes_top9", "cnn_balanced_accuracy"}
+    assert {c.key for c in dna.CLAIMS} <= set(vals)
+    np.testing.assert_allclose(vals["rf_window_gain"], res.balanced_accuracy("rf") - res.balanced_accuracy("rf_no_windows"))
     with pytest.raises(ParameterError):
-        dna.run(TINY, [0], models=("rf_windows", "xgboost"), progress=False)
+        dna.run(TINY, [0], models=("rf", "xgboost"), progress=False)
+
+
+def test_contract_and_swaps():
+    assert contract_errors(dna) == []
+    small = dna.PRESETS["small"]
+    arms = {s.name: s.apply(small) for s in dna.SWAPS}
+    assert arms["shuffled_positions"].rf_features == "windows_shuffled" and arms["kmer_forest"].rf_features == "kmer"
+    assert arms["shuffled_labels"].labels == "shuffled" and arms["shuffled_labels"].rf_features == "windows"
+    assert {s.name for s in dna.SWAPS if s.kind == "sanity"} == {"no_windows"}
+    # the sanity row: the window-free forest against itself is exactly 0
+    res = dna.run(dataclasses.replace(TINY, rf_features="totals"), [0], models=("rf", "rf_no_windows"), progress=False)
+    assert dna.claim_values(res)["rf_window_gain"][0] == 0.0
 
 
 @pytest.mark.parametrize("change", [
     {"n_train": 10}, {"length": 50}, {"end_window": 4}, {"label_noise": 0.6}, {"p_illegal": 1.5},
     {"svm_k": (9,)}, {"svm_c": 0.0}, {"cnn_width": 40}, {"n_seeds": 0}, {"cnn_seeds": 5}, {"svm_seeds": 3},
+    {"rf_features": "positions"}, {"labels": "random"},
 ])
 def test_bad_config_raises(change):
     with pytest.raises(ParameterError):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from featurelab.papers import fgcnn
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 
 def test_local_log_is_seeded_and_plants_a_parity_effect():
@@ -48,25 +48,35 @@ def test_generator_and_fgcnn_shapes():
 
 def test_config_rejects_bad_values():
     cfg = fgcnn.PRESETS["small"]
-    for change in ({"n_train": 0}, {"lr": 2.0}, {"kernel": 2}, {"channels": (6,)}, {"epochs": 1.5},
-                   {"triple_effect": -1.0}, {"n_seeds": True}):
+    for change in ({"n_train": 0}, {"lr": 2.0}, {"kernel": 2}, {"channels": (6,)}, {"epochs": 0},
+                   {"triple_effect": -1.0}, {"method": "deepfm"}, {"order": "sorted"}, {"patience": 0}):
         with pytest.raises(ParameterError):
             dataclasses.replace(cfg, **change)
     with pytest.raises(ParameterError):
         fgcnn.make_model("deepfm", fgcnn.CARDS, cfg, 0)
 
 
-def test_run_seed_tiny_is_deterministic():
+TINY = dataclasses.replace(fgcnn.PRESETS["small"], n_train=1000, n_valid=500, n_test=1000, epochs=2,
+                           baseline_epochs=3, batch_size=500, n_seeds=1)
+
+
+def test_at_epochs_reads_early_stopping_within_a_cap():
+    curves = {"valid": [0.6, 0.7, 0.65, 0.9], "test": [0.61, 0.72, 0.66, 0.88]}
+    assert fgcnn.at_epochs(curves, 3) == 0.72 and fgcnn.at_epochs(curves, 4) == 0.88 and fgcnn.at_epochs(curves, 1) == 0.61
+
+
+def test_run_is_deterministic_and_swaps_change_the_method_arm():
     torch.set_num_threads(1)
-    cfg = dataclasses.replace(fgcnn.PRESETS["small"], n_train=1000, n_test=1000, epochs=1, batch_size=500)
-    runs = (("ipnn", "planted"), ("fgcnn", "permuted"))
-    r1 = fgcnn.run_seed(cfg, 5, runs=runs)
-    r2 = fgcnn.run_seed(cfg, 5, runs=runs[1:])
-    assert set(r1["runs"]) == {"ipnn/planted", "fgcnn/permuted"}
-    for k in r2["runs"]:
-        assert r1["runs"][k]["auc"] == pytest.approx(r2["runs"][k]["auc"])
-        assert 0.4 < r1["runs"][k]["auc"] <= 1.0
-    assert 0.4 < r1["runs"]["ipnn/planted"]["auc"] <= 1.0
-    assert sorted(r1["perm"]) == list(range(12))
-    with pytest.raises(ParameterError):
-        fgcnn.run_seed(cfg, 5, runs=(("ipnn", "sorted"),))
+    r1 = fgcnn.run(TINY, [5], progress=False)
+    r2 = fgcnn.run(TINY, [5], progress=False)
+    assert r1.runs[0]["ipnn"]["auc"] == pytest.approx(r2.runs[0]["ipnn"]["auc"])
+    assert r1.runs[0]["method"]["auc"] == pytest.approx(r2.runs[0]["method"]["auc"])
+    assert len(r1.runs[0]["method"]["valid"]) <= TINY.epochs and len(r1.runs[0]["ipnn"]["valid"]) <= TINY.baseline_epochs
+    assert r1.conv.shape == (TINY.channels[0], TINY.kernel) and 0.4 < r1.lr[0] <= 1.0
+    vals = fgcnn.claim_values(r1)
+    assert {c.key for c in fgcnn.CLAIMS} <= set(vals)
+    sw = {s.name: s for s in fgcnn.SWAPS}
+    null = fgcnn.run(sw["ipnn_null"].apply(TINY), [5], progress=False)
+    assert null.runs[0]["ipnn"]["auc"] == pytest.approx(r1.runs[0]["ipnn"]["auc"])  # the baseline is unchanged
+    assert null.runs[0]["method"]["auc"] != null.runs[0]["ipnn"]["auc"]  # a fresh IPNN: not 0 by construction
+    assert sw["shuffled_fields"].apply(TINY).order == "shuffled" and sw["ipnn_wide"].kind == "baseline"

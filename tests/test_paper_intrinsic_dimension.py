@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import replace
+
 import pytest
 import torch
+
+from featurelab.base import ParameterError
 
 from featurelab.papers import intrinsic_dimension as idm
 
 
-def _model(width: int = 16) -> torch.nn.Sequential:
+def _model(width: int = 16) -> torch.nn.Module:
     torch.manual_seed(0)
     return idm.make_mlp(64, width, depth=2)
 
 
-def test_parameter_count_of_the_mlp():
+def test_parameter_count_of_the_core_mlp():
     # 64·W + W + W·W + W + W·10 + 10
-    assert idm.n_params(idm.make_mlp(64, 64)) == 8970
-    assert idm.n_params(idm.make_mlp(64, 32)) == 3466
+    from featurelab.models import Net, count_parameters
+
+    assert isinstance(idm.make_mlp(64, 64), Net)
+    assert count_parameters(idm.make_mlp(64, 64)) == 8970
+    assert count_parameters(idm.make_mlp(64, 32)) == 3466
 
 
 def test_gaussian_projection_has_unit_norm_columns():
@@ -132,43 +139,74 @@ def test_search_gives_up_at_d_max():
     "changes, message",
     [
         ({"widths": (64,)}, "at least two"),
-        ({"threshold": 1.5}, "threshold"),
-        ({"dataset": "mnist"}, "digits"),
-        ({"contrast_width": 48}, "contrast_width"),
-        ({"d_start": 0}, "d_start"),
-        ({"contrast": "sparse"}, "gaussian"),
-        ({"steps": 0}, "steps"),
+        ({"threshold": 1.5}, "THRESHOLD"),
+        ({"dataset": "mnist"}, "DATASET"),
+        ({"contrast_width": 48}, "CONTRAST_WIDTH"),
+        ({"d_start": 0}, "D_START"),
+        ({"d_start": 512, "d_max": 256}, "D_START"),
+        ({"contrast": "sparse"}, "CONTRAST"),
+        ({"projection": "fastfood"}, "PROJECTION"),
+        ({"steps": 0}, "STEPS"),
+        ({"n_train": 1790}, "N_TRAIN"),
     ],
 )
-def test_bad_config_raises_a_clear_value_error(changes, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_config_raises_a_clear_parameter_error(changes, message):
+    with pytest.raises(ParameterError, match=message):
         idm.Config(**changes)
 
 
-def test_presets_and_contrast_width():
+def test_presets_smoke_and_contrast_width():
     assert set(idm.PRESETS) == {"small", "full"}
     assert idm.PRESETS["small"].contrast_at == 64
-    assert idm.Config(contrast_width=0).contrast_at is None
+    assert idm.Config(contrast_width=32).contrast_at == 32
+    cfg = replace(idm.PRESETS["full"], **idm.SMOKE)
+    assert cfg.widths == idm.PRESETS["full"].widths and cfg.steps <= 5
 
 
-def test_split_depends_on_seed_and_is_scaled():
-    cfg = idm.Config(n_train=200, n_test=100)
-    a, b = idm.load_data(cfg, 0), idm.load_data(cfg, 1)
-    assert a.x_train.shape == (200, 64) and a.x_test.shape == (100, 64)
+def test_split_uses_the_core_digits_loader_with_n_train_images():
+    from featurelab.data import load_digits_split
+
+    a, b = idm.load_data(idm.PRESETS["small"], 0), idm.load_data(idm.PRESETS["small"], 1)
+    assert a.x_train.shape == (1200, 64) and a.x_test.shape == (597, 64)
     assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
     assert not torch.equal(a.x_train, b.x_train)
-    assert torch.equal(a.x_train, idm.load_data(cfg, 0).x_train)
+    core = load_digits_split(test_size=(1797 - 1200 - 0.5) / 1797, seed=0)
+    assert torch.equal(a.x_train, core.x_train)
+    shuffled = idm.load_data(idm.Config(shuffle_labels=True), 0)
+    assert torch.equal(shuffled.x_train, a.x_train) and not torch.equal(shuffled.y_train, a.y_train)
+    assert torch.equal(torch.sort(shuffled.y_train).values, torch.sort(a.y_train).values)
 
 
-def test_tiny_experiment_end_to_end():
-    cfg = idm.Config(n_train=150, n_test=100, widths=(4, 8), steps=3, d_start=8, d_max=32, n_seeds=1)
+TINY = dict(n_train=150, widths=(4, 8), steps=3, d_start=8, d_max=32, n_seeds=1)
+
+
+def test_tiny_experiment_end_to_end_and_explore_curve():
+    cfg = idm.Config(**TINY)
     res = idm.run(cfg, seeds=[0], progress=False)
     assert [r.width for r in res.runs] == [4, 8]
     assert all(r.curve and 0.0 <= r.baseline <= 1.0 for r in res.runs)
     assert res.at(8)[0].contrast_curve is not None  # contrast at the middle width
     values = idm.claim_values(res)
-    assert {"d_int90_over_D", "width_ratio", "D_ratio", "contrast_ratio"} <= set(values)
-    assert {c.key for c in idm.CLAIMS} <= set(values)
+    assert {c.key for c in idm.CLAIMS} <= set(values) and "D_ratio" in values
     ds, accs = res.curve(8)
     assert ds == sorted(res.at(8)[0].curve) and len(accs) == len(ds)
     assert len(res.rows()) == 2
+    d_known = ds[0]
+    curve = idm.accuracy_curve(cfg, 0, (d_known, 3, 10_000), res)
+    assert curve[8][0] == accs[0]  # reused from the search: same keys, same run
+    assert curve[8][1] == idm.train_subspace(cfg, idm.load_data(cfg, 0), 8, 3, 0)
+    assert math.isnan(curve[4][2])  # d > D
+
+
+def test_swaps_are_config_changes_that_run():
+    swaps = {s.name: s for s in idm.SWAPS}
+    assert swaps["axis_projection"].apply(idm.Config()).projection == "axis"
+    assert swaps["second_gaussian"].apply(idm.Config()).contrast == "gaussian"
+    assert swaps["unnormalised_P"].apply(idm.Config()).normalize is False
+    res = idm.run(swaps["second_gaussian"].apply(idm.Config(**TINY)), [0], progress=False)
+    r = res.at(8)[0]
+    assert r.contrast_curve != r.curve  # an independent Gaussian draw, not the same P again
+    axis = idm.run(swaps["axis_projection"].apply(idm.Config(**TINY)), [0], progress=False)
+    assert axis.at(4)[0].curve != res.at(4)[0].curve
+    none = idm.run(idm.Config(**TINY, contrast="none"), [0], progress=False)
+    assert math.isnan(idm.claim_values(none)["contrast_ratio"])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from featurelab.papers import label_sharpness_intrinsic_dim as L
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 TINY = dataclasses.replace(L.PRESETS["small"], n_train=120, n_test=60, epochs=1, n_id=40, k_mle=10, n_pairs=200,
                            eps=(4 / 255,), eps_claim=4 / 255, n_seeds=1)
@@ -53,9 +53,29 @@ def test_run_and_claim_values_have_one_value_per_seed():
         assert vals[key].shape == (2,) and np.isfinite(vals[key]).all()
     assert res.arr("N", "fgsm_acc").shape == (2, len(TINY.eps))
     assert (res.arr("M", "k_f") > 0).all()
-    # without an attack the robustness gap is exactly zero (the baseline swap of the claim)
-    res0 = L.run(dataclasses.replace(TINY, eps=(1e-12,), eps_claim=1e-12), [0], progress=False)
-    assert L.claim_values(res0)["robustness_gap"][0] == pytest.approx(0.0, abs=1e-9)
+    # without an attack the robustness gap is exactly zero (the sanity row of the claim)
+    res0 = L.run(dataclasses.replace(TINY, attack="none"), [0], progress=False)
+    assert L.claim_values(res0)["robustness_gap"][0] == 0.0
+
+
+def test_random_sign_noise_has_the_attack_size_and_is_not_the_gradient_sign():
+    torch.manual_seed(0)
+    m = L.MemberCNN(2, (4, 8), hidden=8)
+    x, y = torch.full((6, 2, 16, 16), 0.5), torch.randint(0, 2, (6, 2))
+    e = 4 / 255
+    noisy = L.perturb(m, x, y, e, "random", seed=3)
+    assert torch.allclose((noisy - x).abs(), torch.full_like(x, e))
+    assert torch.equal(noisy, L.perturb(m, x, y, e, "random", seed=3))  # seeded
+    assert not torch.equal(noisy, L.perturb(m, x, y, e, "fgsm"))
+    assert torch.equal(L.perturb(m, x, y, e, "none"), x)
+
+
+def test_swaps_are_config_changes():
+    swaps = {s.name: s for s in L.SWAPS}
+    assert swaps["diffuse_lesion"].apply(L.PRESETS["small"]).lesion_size == 16
+    assert swaps["random_sign_noise"].apply(L.PRESETS["small"]).attack == "random"
+    assert swaps["no_attack"].kind == "sanity" and swaps["untrained"].apply(L.PRESETS["small"]).epochs == 0
+    assert {c.name for c in L.CLAIMS} == {"sharpness_ratio", "robustness_gap", "clean_acc_min"}
 
 
 def test_global_lesion_switch_removes_the_sharpness_contrast():
@@ -69,7 +89,8 @@ def test_global_lesion_switch_removes_the_sharpness_contrast():
 
 @pytest.mark.parametrize("bad", [dict(size=4), dict(n_train=10), dict(lesion_contrast=0.0), dict(object_radius=(5.0, 3.0)),
                                  dict(lesion_size=0), dict(eps=(0.0, 1 / 255)), dict(eps_claim=3 / 255),
-                                 dict(k_mle=1), dict(n_id=10_000), dict(n_seeds=0), dict(lr=0.0)])
+                                 dict(k_mle=1), dict(n_id=10_000), dict(n_seeds=0), dict(lr=0.0),
+                                 dict(attack="pgd"), dict(epochs=-1)])
 def test_bad_config_fails_at_once(bad):
     with pytest.raises(ParameterError):
         dataclasses.replace(L.PRESETS["small"], **bad)

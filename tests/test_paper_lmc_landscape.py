@@ -25,6 +25,11 @@ def _tiny_data(cfg: lmc.Config = TINY) -> Split:
     return Split(xa, ya, xb, yb, classes=tuple(str(i) for i in range(10)))
 
 
+@pytest.fixture(scope="module")
+def tiny_run():
+    return lmc.run(TINY, [0], data=_tiny_data(), progress=False)
+
+
 def test_hermite_estimate_is_exact_for_a_cubic_profile():
     # phi(t) = a + b t + c t^2 + d t^3 along a 1-d "network": B_mid = phi(1/2) - (phi(0) + phi(1))/2
     a, b, c, d = 0.3, -0.2, 1.5, -0.7
@@ -47,8 +52,24 @@ def test_layer_scope_changes_only_that_layer():
     assert lmc.path_scope(ta, tb, None) is tb
 
 
-def test_run_produces_every_pair_and_scope_and_claim_values():
-    res = lmc.run(TINY, [0], data=_tiny_data(), progress_bar=False)
+def test_ensemble_round_trip_and_sgd_matches_a_single_network():
+    net = lmc.make_model(TINY, 3)
+    theta = ls.flatten(net)
+    ens = lmc.to_ensemble(net, [theta, theta.clone()])
+    assert torch.equal(lmc.from_ensemble(ens, 1), theta)
+    data = _tiny_data()
+    x = data.x_train[:7]
+    assert torch.allclose(ens(x.flatten(1))[0], net(x), atol=1e-6)
+    # members trained together with different data orders = each trained alone
+    lmc.sgd_steps(ens, data, 5, TINY, [11, 12])
+    alone = lmc.to_ensemble(net, [theta])
+    lmc.sgd_steps(alone, data, 5, TINY, [12])
+    assert torch.allclose(lmc.from_ensemble(ens, 1), lmc.from_ensemble(alone, 0), atol=1e-6)
+    assert not torch.allclose(lmc.from_ensemble(ens, 0), lmc.from_ensemble(ens, 1))
+
+
+def test_run_produces_every_pair_and_scope_and_claim_values(tiny_run):
+    res = tiny_run
     assert res.pairs == ["k=0", "k=20", "indep", "indep+wm"]
     assert len(res.rows) == 4 * 4   # pairs × (net + 3 layers)
     row = res.get(0, "indep", "net")
@@ -61,11 +82,21 @@ def test_run_produces_every_pair_and_scope_and_claim_values():
 
 def test_swaps_switch_the_mechanisms_off():
     data = _tiny_data()
-    no_wm = lmc.run(dataclasses.replace(TINY, matching=False), [0], data=data, progress_bar=False)
-    assert no_wm.get(0, "indep+wm")["B_mid"] == no_wm.get(0, "indep")["B_mid"]   # identity "matching"
-    same = lmc.run(dataclasses.replace(TINY, independent=False), [0], data=data, progress_bar=False)
+    model = lmc.make_model(TINY, 0)
+    ta, tb = ls.flatten(model), ls.flatten(lmc.make_model(TINY, 1))
+    assert torch.equal(lmc.align(model, ta, tb, dataclasses.replace(TINY, matching="none"), 0), tb)  # identity
+    same = lmc.run(dataclasses.replace(TINY, independent=False), [0], data=data, progress=False)
     # with the same init, "indep" is child A vs a child B that repeats child B of the k=0 spawn exactly
     assert torch.isclose(torch.tensor(same.get(0, "indep")["B_mid"]), torch.tensor(same.get(0, "k=0")["B_mid"]))
+    # a random permutation preserves the function (same endpoint loss) but is not the matched one
+    rnd = lmc.run(dataclasses.replace(TINY, matching="random"), [0], data=data, progress=False)
+    r, i = rnd.get(0, "indep+wm"), rnd.get(0, "indep")
+    assert r["losses"][-1] == pytest.approx(i["losses"][-1], abs=1e-5) and r["dist2"] != i["dist2"]
+    base = lmc.PRESETS["small"]
+    for swap in lmc.SWAPS:
+        cfg = swap.apply(base)
+        changed = {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}
+        assert len(changed) == 1 and changed <= {"independent", "matching"}
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -73,10 +104,11 @@ def test_swaps_switch_the_mechanisms_off():
     ({"spawn_steps": (0, 100, 50)}, "increasing"),
     ({"n_points": 10}, "odd"),
     ({"hidden": 128}, "tuple"),
-    ({"lr": 0.0}, "lr"),
-    ({"size": 40}, "size"),
-    ({"n_seeds": 0}, "n_seeds"),
-    ({"wm_sweeps": 0}, "wm_sweeps"),
+    ({"lr": 0.0}, "LR"),
+    ({"size": 40}, r"SIZE=40 .* \[4, 28\]"),
+    ({"n_seeds": 0}, "N_SEEDS"),
+    ({"wm_sweeps": 0}, "WM_SWEEPS"),
+    ({"matching": "greedy"}, "MATCHING"),
 ])
 def test_bad_config_fails_at_once(bad, match):
     with pytest.raises(ParameterError, match=match):
@@ -88,10 +120,11 @@ def test_presets_are_valid_and_ts_contain_the_midpoint():
         assert np.isclose(cfg.ts, 0.5).any()
 
 
-def test_claims_use_keys_that_claim_values_provides():
-    res = lmc.run(TINY, [0], data=_tiny_data(), progress_bar=False)
+def test_claims_use_keys_that_claim_values_provides(tiny_run):
+    res = tiny_run
     v = lmc.claim_values(res)
     for c in lmc.CLAIMS:
-        assert c.key in v and (c.swap is None or c.swap in v)
-    # the k=0 swap of claim 1 is 0 by construction when all spawned pairs are connected
-    assert v["spawn0_minus_spawn"].shape == (1,)
+        assert c.key in v and v[c.key].shape == (1,)
+    # the rank claim reads the predictor the config names
+    other = lmc.Result(dataclasses.replace(TINY, estimator="distance"), res.seeds, res.rows, res.layers)
+    assert lmc.claim_values(other)["rank_net"][0] == pytest.approx(lmc.rank_agreement(res, 0, "dist2", "net"))

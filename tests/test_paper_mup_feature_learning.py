@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from featurelab.papers import mup_feature_learning as mup
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 
 def _model(p, n, seed=0, n0=128, d=64, k=10):
@@ -93,20 +93,48 @@ def test_fit_slope_recovers_a_power_law():
     assert math.isnan(mup.fit_slope(w, [1.0, float("nan"), 1.0, 1.0]))
 
 
-def test_claim_values_and_baseline_swap():
-    res = mup.SweepResult(widths=np.array([64, 128]), seeds=[0, 1])
-    res.slopes = {"NTK": np.array([-0.5, -0.4]), "muP": np.array([0.0, 0.1])}
-    res.loss = {"NTK": np.array([[1.0, 1.5], [1.0, 1.6]]), "muP": np.array([[1.4, 1.3], [1.5, 1.3]])}
-    cv = mup.claim_values(res)
+def _fake_result():
+    res = mup.SweepResult(widths=np.array([64, 128, 1024]), seeds=[0, 1], n0=128)
+    res.slopes = {"baseline": np.array([-0.5, -0.4]), "method": np.array([0.0, 0.1])}
+    res.loss = {"baseline": np.array([[1.0, 1.2, 1.5], [1.0, 1.2, 1.6]]), "method": np.array([[1.4, 1.4, 1.3], [1.5, 1.2, 1.3]])}
+    res.acc = {"baseline": np.array([[0.8, 0.8, 0.83], [0.8, 0.8, 0.82]]), "method": np.array([[0.8, 0.8, 0.84], [0.8, 0.8, 0.84]])}
+    return res
+
+
+def test_claim_values():
+    cv = mup.claim_values(_fake_result())
     assert np.allclose(cv["ntk_slope_dev"], [0, 0.1]) and np.allclose(cv["mup_slope_abs"], [0, 0.1])
-    assert np.allclose(cv["mup_gain_at_max_width"], [0.2, 0.3])
-    swap = mup.claim_values(res, method="NTK")
-    assert np.allclose(swap["mup_gain_at_max_width"], 0) and np.allclose(swap["mup_slope_abs"], [0.5, 0.4])
+    assert np.allclose(cv["ntk_minus_mup_train_loss"], [0.2, 0.3])  # NTK − μP: positive when μP fits better
+    assert np.allclose(cv["mup_wider_vs_base"], [0.1, -0.1])  # loss at n0 = 128 minus at n_max
+    assert np.allclose(cv["mup_loss_min_vs_max"], [0.1, 0.2])
+    assert np.allclose(cv["mup_minus_ntk_test_acc"], [0.01, 0.02])
+
+
+def test_claims_and_swaps_are_declared_in_the_module():
+    names = {c.name for c in mup.CLAIMS}
+    assert names == {"ntk_slope_deviation", "mup_slope_abs", "ntk_minus_mup_train_loss_at_max_width"}
+    loss = next(c for c in mup.CLAIMS if c.key == "ntk_minus_mup_train_loss")
+    assert loss.reduce == "min" and loss.threshold == 0.15  # worst seed, not the mean
+    swaps = {s.name: s.apply(mup.PRESETS["small"]) for s in mup.SWAPS}
+    assert swaps["ntk_in_mup_place"].method == "NTK" and swaps["mup_in_ntk_place"].baseline == "muP"
+    null = swaps["ntk_noise_null"]
+    assert null.method == "NTK" and null.method_init == 1 and null.baseline == "NTK"
+
+
+def test_noise_null_changes_only_the_initial_weights():
+    cfg = dataclasses.replace(mup.PRESETS["small"], n_seeds=1, widths=(32, 64), steps=2, n_train=300, batch=64,
+                              n_eval=32, sp_widths=(), method="NTK")
+    same = mup.run(cfg, [0], progress=False)
+    assert np.allclose(same.loss["method"], same.loss["baseline"])  # the baseline compared with itself: exactly 0
+    null = mup.run(dataclasses.replace(cfg, method_init=1), [0], progress=False)
+    assert not np.allclose(null.loss["method"], null.loss["baseline"])
+    assert np.allclose(null.loss["baseline"], same.loss["baseline"])
 
 
 @pytest.mark.parametrize("change", [
     {"n_seeds": 0}, {"widths": (64,)}, {"widths": (128, 64)}, {"lr": -1.0}, {"lr": float("nan")},
-    {"params": ("XYZ",)}, {"params": ()}, {"n_train": 1300}, {"batch": 2000}, {"steps": 0}, {"sp_widths": (0,)},
+    {"method": "XYZ"}, {"baseline": "mean-field"}, {"n_train": 1300}, {"batch": 2000}, {"steps": 0},
+    {"sp_widths": (0,)}, {"method_init": -1},
 ])
 def test_bad_config_raises_parameter_error(change):
     with pytest.raises(ParameterError):

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from featurelab.papers import optfs
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 TINY = dataclasses.replace(optfs.PRESETS["small"], n_seeds=1, n_rows=2000, dim=4, search_epochs=3,
-                           retrain_epochs=1, lam_sweep=(optfs.PRESETS["small"].lam,), batch_size=1000)
+                           retrain_epochs=1, lam_sweep=(1e-3,), batch_size=1000, lam=1e-3)
 
 
 def test_gates_start_at_one_and_penalty_counts_sigmoids():
@@ -45,6 +45,13 @@ def test_fm_interaction_matches_pairwise_sum():
     assert torch.allclose(m(x), m.bias + pair, atol=1e-5)  # linear weights start at zero
 
 
+def test_field_gate_penalty_counts_every_value_behind_the_gate():
+    m = optfs.GatedFM(5, 2, gate_of=np.array([0, 0, 1, 1, 1]))
+    m.mode = "soft"
+    s = torch.sigmoid(torch.tensor(0.5)).item()
+    assert m.penalty().item() == pytest.approx(5 * s)  # the same price as five value gates
+
+
 def test_hard_mask_is_sign_of_mask_logit_and_field_gates_are_shared():
     m = optfs.GatedFM(5, 2, gate_of=np.array([0, 0, 1, 1, 1]))
     with torch.no_grad():
@@ -77,16 +84,30 @@ def test_planted_values_and_counts():
 
 
 def test_search_polarises_gates_and_run_seed_is_seeded():
-    r1 = optfs.run_seed(TINY, 3, sweep=True, arms=())
+    r1 = optfs.run_seed(TINY, 3, sweep=True)
     assert r1.history.shape == (TINY.search_epochs, r1.planted.size)
     mid = ((r1.history > 0.05) & (r1.history < 0.95)).mean(axis=1)
     assert mid[-1] < mid[0]  # continuation drives gates to 0 or 1
-    assert r1.kept["frequency"] == r1.kept["optfs"]
-    assert set(r1.auc) >= {"optfs", "full", "frequency"}
-    vals = optfs.claim_values([r1])
-    assert set(vals) == {"optfs_kept_ratio", "optfs_auc_vs_full", "optfs_recall_vs_frequency",
-                         "optfs_precision_vs_frequency"}
-    assert list(r1.sweep) == [TINY.lam] and r1.sweep[TINY.lam]["kept"] == r1.kept["optfs"]
+    assert r1.kept["frequency"] == r1.kept["method"]
+    assert set(r1.auc) >= {"method", "full", "frequency"}
+    assert list(r1.sweep) == [TINY.lam] and r1.sweep[TINY.lam]["kept"] == r1.kept["method"]
+    assert list(r1.field_sweep) == [TINY.lam]  # the value-vs-field contrast
+    vals = optfs.claim_values(optfs.Result(TINY, [r1]))
+    assert {c.key for c in optfs.CLAIMS} <= set(vals)
+
+
+def test_swaps_are_config_changes_and_the_frequency_row_is_zero():
+    sw = {s.name: s for s in optfs.SWAPS}
+    assert sw["frequency"].kind == "sanity"
+    assert sw["field_gates"].apply(TINY).selector == "field"
+    res = optfs.run(sw["frequency"].apply(TINY), [3], progress=False)
+    vals = optfs.claim_values(res)
+    assert vals["optfs_precision_vs_frequency"] == [0.0] and vals["optfs_recall_vs_frequency"] == [0.0]
+    rnd = optfs.run(sw["random_values"].apply(TINY), [3], progress=False).seeds[0]
+    assert rnd.kept["method"] == rnd.kept["frequency"]  # random values at the method's count
+    fld = optfs.run(sw["field_gates"].apply(TINY), [3], progress=False).seeds[0]
+    kept_fields = {bool(v) for v in fld.masks["method"]}
+    assert kept_fields <= {True, False} and fld.masks["method"].shape == fld.planted.shape
 
 
 def test_search_is_seeded_and_rewinds_to_saved_weights():
@@ -107,8 +128,8 @@ def test_search_is_seeded_and_rewinds_to_saved_weights():
     assert m1.mode == "hard" and torch.equal(m1.mask, s1.mask)
 
 
-@pytest.mark.parametrize("change", [dict(n_rows=10), dict(dim=0), dict(beta_final=0.5), dict(lam=0.0),
-                                    dict(lam_sweep=()), dict(rewind_epoch=6), dict(lr=-1.0), dict(n_seeds=1.5),
+@pytest.mark.parametrize("change", [dict(n_rows=10), dict(dim=0), dict(beta_final=0.5), dict(lam=-1.0),
+                                    dict(lam_sweep=()), dict(rewind_epoch=6), dict(lr=-1.0), dict(n_seeds=0), dict(selector="magic"),
                                     dict(weight_decay=-1.0)])
 def test_bad_config_raises(change):
     with pytest.raises(ParameterError):

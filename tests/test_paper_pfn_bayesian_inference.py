@@ -8,7 +8,8 @@ import torch
 
 from featurelab import gp
 from featurelab.papers import pfn_bayesian_inference as P
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
+from featurelab.experiment import contract_errors
 
 TINY = dataclasses.replace(P.PRESETS["small"], d_model=16, n_heads=2, d_ff=32, steps=30, batch_size=8,
                            n_eval_tasks=10, n_eval_sets=1, max_ctx=4, n_points=12, n_buckets=20)
@@ -101,21 +102,38 @@ def test_training_reduces_the_prior_data_nll(head):
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     ev = P.evaluate([model], cfg, [1], extra={"untrained": P.PFN(cfg, P.make_head(cfg, 0))})
     assert ev.nll["pfn"].shape == (1, cfg.max_ctx - cfg.min_ctx + 1)
-    vals = P.claim_values(ev)
-    assert set(vals) == {c.key for c in P.CLAIMS}
     assert ev.mean("gp")[0] < ev.mean("prior")[0]
 
 
-def test_bad_config_raises():
-    with pytest.raises(ParameterError, match="head"):
-        dataclasses.replace(TINY, head="mixture")
-    with pytest.raises(ParameterError, match="max_ctx"):
-        dataclasses.replace(TINY, max_ctx=12)
-    with pytest.raises(ParameterError, match="steps"):
-        dataclasses.replace(TINY, steps=-1)
-    with pytest.raises(ParameterError, match="positive integer"):
-        dataclasses.replace(TINY, batch_size=0)
-    with pytest.raises(ParameterError, match="noise"):
-        dataclasses.replace(TINY, noise=0.0)
-    with pytest.raises(ParameterError, match="kind"):
-        dataclasses.replace(TINY, kernel="periodic")
+def test_run_and_claim_values_follow_the_predictor():
+    res = P.run(TINY, [0], progress=False)
+    vals = P.claim_values(res)
+    assert set(vals) == {c.key for c in P.CLAIMS} and len(vals["gap_to_gp"]) == TINY.n_eval_sets
+    ev = res.eval
+    assert vals["gap_to_gp"][0] == pytest.approx(ev.mean("pfn")[0] - ev.mean("gp")[0])
+    knn = P.run(dataclasses.replace(TINY, predictor="knn"), [0], progress=False)
+    assert knn.models == [] and np.isnan(knn.eval.mean("pfn")).all()  # k-NN in the PFN's place: nothing trained
+    assert P.claim_values(knn)["gap_to_gp"][0] == pytest.approx(knn.eval.mean("knn")[0] - knn.eval.mean("gp")[0])
+    # same evaluation sets in both arms: the GP reference is identical
+    np.testing.assert_allclose(knn.eval.nll["gp"], ev.nll["gp"])
+
+
+def test_contract_and_swaps():
+    assert contract_errors(P) == []
+    small = P.PRESETS["small"]
+    swaps = {s.name: s.apply(small) for s in P.SWAPS}
+    assert swaps["untrained_pfn"].steps == 0 and swaps["pfn_150_steps"].steps == 150
+    assert swaps["knn"].predictor == "knn" and swaps["knn"].steps == small.steps
+    untrained = P.run(dataclasses.replace(TINY, steps=0), [0], progress=False)
+    assert untrained.losses == [[]]
+    assert P.PRESETS["full"].head == "bar" and P.PRESETS["small"].head == "gaussian"
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"head": "mixture"}, "HEAD"), ({"max_ctx": 30}, "MAX_CTX"), ({"steps": -1}, "STEPS"),
+    ({"batch_size": 0}, "BATCH_SIZE"), ({"noise": 0.0}, "NOISE"), ({"kernel": "periodic"}, "KERNEL"),
+    ({"d_model": 15}, "D_MODEL"), ({"predictor": "gp"}, "PREDICTOR"), ({"n_seeds": 0}, "N_SEEDS"),
+])
+def test_bad_config_raises(change, match):
+    with pytest.raises(ParameterError, match=match):
+        dataclasses.replace(TINY, **change)

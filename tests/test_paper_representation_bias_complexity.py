@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from featurelab.papers import representation_bias_complexity as rbc
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
-TINY = rbc.Config(n_train=512, n_test=256, hidden=32, steps=300, batch_size=64, check_every=10, n_seeds=1)
+TINY = rbc.Config(n_train=512, n_test=256, hidden=32, steps=300, batch_size=64, check_every=10, n_seeds=1,
+                  order_seeds=1)
 
 
 def test_latents_are_balanced_independent_and_embedded_along_unit_directions():
@@ -74,7 +75,7 @@ def test_schedules_train_one_output_first():
 def test_run_and_claim_values_shapes():
     res = rbc.run(TINY, [0, 1], progress=False)
     v = rbc.claim_values(res)
-    assert len(v["ratio"]) == 2 and len(v["control_ratio"]) == 2 and len(v["min_test_acc"]) == 2
+    assert len(v["learned_ratio"]) == 2 and len(v["control_ratio"]) == 2 and len(v["min_test_acc"]) == 2
     assert set(res.order) == {"easy_first", "hard_first"} and len(res.order["hard_first"]) == 1
     assert len(v["hard_first_gain"]) == 1 and v["hard_first_gain"][0] > 1  # learned first, represented more
     assert rbc.claim_values(rbc.run(TINY, [0], progress=False, order=False))["hard_first_gain"] == []
@@ -83,11 +84,32 @@ def test_run_and_claim_values_shapes():
         rbc.run(TINY, [])
 
 
+def test_learned_ratio_subtracts_the_untrained_network():
+    r = rbc.train_one(TINY, seed=1)
+    d_easy, d_hard = r.ve["easy"] - r.ve_init["easy"], r.ve["hard"] - r.ve_init["hard"]
+    assert rbc.learned_ratio(r) == pytest.approx(d_easy / d_hard)
+    untrained = rbc.train_one(dataclasses.replace(TINY, learning=False), seed=1)
+    assert untrained.steps == 0 and not untrained.converged and untrained.ve == untrained.ve_init
+    assert rbc.learned_ratio(untrained) == 0.0 and untrained.ratio > 3  # the plain ratio is large without learning
+
+
+def test_swaps_change_only_what_they_say():
+    base = rbc.PRESETS["small"]
+    cfgs = {s.name: s.apply(base) for s in rbc.SWAPS}
+    assert cfgs["untrained"] == dataclasses.replace(base, learning=False)
+    assert cfgs["matched_complexity"] == dataclasses.replace(base, hard="linear")
+    assert cfgs["order_noise_null"] == dataclasses.replace(base, order_schedule="joint")
+    # the noise null is joint training from another initialisation: not identical to the joint run
+    res = rbc.run(dataclasses.replace(TINY, order_schedule="joint"), [0], progress=False, control=False)
+    assert res.order["hard_first"][0].schedule == "joint"
+    assert res.order["hard_first"][0].ve_init != res.main[0].ve_init
+
+
 @pytest.mark.parametrize("change, match", [
-    ({"hard": "cubic"}, "hard"), ({"schedule": "random"}, "schedule"), ({"n_train": 10}, "n_train"),
-    ({"input_dim": 5}, "input_dim"), ({"noise": -1.0}, "noise"), ({"lr": 0.0}, "lr"),
-    ({"stop_acc": 0.3}, "stop_acc"), ({"n_seeds": 0}, "n_seeds"), ({"steps": 0}, "steps"),
-    ({"order_seeds": 4}, "order_seeds"),
+    ({"hard": "cubic"}, "HARD"), ({"schedule": "random"}, "SCHEDULE"), ({"n_train": 10}, "N_TRAIN"),
+    ({"input_dim": 5}, "INPUT_DIM"), ({"noise": -1.0}, "NOISE"), ({"lr": 0.0}, "LR"),
+    ({"stop_acc": 0.3}, "STOP_ACC"), ({"n_seeds": 0}, "N_SEEDS"), ({"steps": 0}, "STEPS"),
+    ({"order_seeds": 4}, "ORDER_SEEDS"), ({"learning": "yes"}, "LEARNING"),
 ])
 def test_bad_config_fails_with_a_clear_message(change, match):
     with pytest.raises(ParameterError, match=match):

@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from featurelab.papers import rich_feature_construction as rfc
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 
 def test_ensemble_members_are_independent():
-    net = rfc.EnsembleMLP([5, 6], d_in=4, hidden=8, n_heads=2)
-    alone = rfc.EnsembleMLP([6], d_in=4, hidden=8, n_heads=2)
+    net = rfc.trunk_net([5, 6], d_in=4, hidden=8, n_heads=2)
+    alone = rfc.trunk_net([6], d_in=4, hidden=8, n_heads=2)
     x = torch.randn(2, 10, 4)
     assert net(x).shape == (2, 10, 2) and net.features(x).shape == (2, 10, 8)
     assert torch.allclose(net(x)[1], alone(x[1:])[0])
@@ -53,7 +53,7 @@ def test_objectives_divide_by_lambda_and_penalise():
 
 def test_train_members_reduces_loss():
     torch.manual_seed(0)
-    net = rfc.EnsembleMLP([0, 1], 5, 8)
+    net = rfc.trunk_net([0, 1], 5, 8)
     x = torch.randn(2, 64, 5)
     y = (x[..., 0] > 0).float()
     loss = lambda: F.binary_cross_entropy_with_logits(net(x)[..., 0], y, reduction="none").mean(1)
@@ -63,19 +63,33 @@ def test_train_members_reduces_loss():
 
 
 @pytest.mark.parametrize("kw", [{"n_seeds": 0}, {"hidden": -1}, {"label_noise": 0.6}, {"p_agree": (0.9,)},
-                                {"lr": 0.0}, {"vrex_lambda": 5.0}, {"irm_lambdas": ()}, {"size": 40}])
+                                {"lr": 0.0}, {"claim_lambdas": (5.0,)}, {"claim_lambdas": ()}, {"irm_lambdas": ()},
+                                {"size": 40}, {"round2": "jtt"}, {"method_trunk": "random"}])
 def test_config_rejects_bad_values(kw):
     with pytest.raises(ParameterError):
         dataclasses.replace(rfc.PRESETS["small"], **kw)
 
 
-def test_run_rejects_unknown_round2():
-    with pytest.raises(ParameterError):
-        rfc.run_rfc(rfc.PRESETS["small"], [0], round2="jtt")
+TINY = dataclasses.replace(rfc.PRESETS["small"], n_seeds=1, n_per_env=60, n_test=60, hidden=8, steps=5,
+                           head_steps=5, irm_steps=5, sweep_lambdas=(1.0, 1e3, 1e4), irm_lambdas=(1.0,))
 
 
-def test_claims_reference_measured_keys():
-    keys = {"bonsai_minus_erm", "bonsai_minus_erm_swap", "bonsai_minus_control", "bonsai_minus_control_swap",
-            "bonsai_minus_best_irm", "bonsai_minus_best_irm_swap"}
-    for c in rfc.CLAIMS:
-        assert c.key in keys and c.swap in keys
+def test_run_tiny_and_swaps_change_only_what_they_name():
+    res = rfc.run(TINY, [0], progress=False)
+    assert set(res.ood) == set(rfc.TRUNKS) and res.sweep_ood["bonsai"].shape == (3, 1)
+    assert res.ood["bonsai"] == pytest.approx(res.sweep_ood["bonsai"][1:].mean(0))  # mean over claim λs
+    v = rfc.claim_values(res)
+    assert {c.key for c in rfc.CLAIMS} <= set(v)
+    swapped = {s.name: s.apply(TINY) for s in rfc.SWAPS}
+    assert swapped["discovery_off"].round2 == "erm" and swapped["erm_rerun"].method_trunk == "erm2"
+    # the in-place swaps reuse the same run: only the trunk read in Bonsai's place changes
+    res.cfg = swapped["erm_rerun"]
+    assert rfc.claim_values(res)["bonsai_minus_erm"] == pytest.approx(res.ood["erm2"] - res.ood["erm"])
+    res.cfg = dataclasses.replace(TINY, method_trunk="control")
+    assert rfc.claim_values(res)["bonsai_minus_control"] == pytest.approx(0.0)
+
+
+def test_every_claim_has_a_counting_swap():
+    from featurelab.experiment import contract_errors
+
+    assert contract_errors(rfc) == []

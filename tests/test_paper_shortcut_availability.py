@@ -87,20 +87,21 @@ def test_first_step_decision_follows_amplification():
     assert (torch.sign(d.embed(g) @ mean_w) == sa.first_step_decision(g, d)).float().mean() > 0.99
 
 
-def test_batched_models_and_gd_training():
-    torch.manual_seed(0)
-    lin = sa.build_model("linear", batch=3, dim=5, width=8)
-    x = torch.randn(3, 40, 5)
-    assert lin(x).shape == (3, 40)
-    # depth 0 is an affine map per batch element
-    manual = x @ lin.weights[0] + lin.biases[0]
-    assert torch.allclose(lin(x), manual.squeeze(-1), atol=1e-6)
-    mlp = sa.build_model("mlp2", batch=3, dim=5, width=8)
-    assert mlp(x).shape == (3, 40)
+def test_ensemble_models_and_gd_training():
+    lin = sa.build_model("linear", [0, 1, 2], dim=5, width=8)
+    x = torch.randn(3, 40, 5, generator=torch.Generator().manual_seed(0))
+    assert lin(x).shape == (3, 40, 1)
+    # depth 0 is an affine map per member, and member m does not depend on the other members
+    layer = lin.layers[0]
+    assert torch.allclose(lin(x), x @ layer.weight + layer.bias, atol=1e-6)
+    assert torch.equal(sa.build_model("linear", [2], 5, 8).layers[0].weight[0], layer.weight[2])
+    mlp = sa.build_model("mlp2", [0, 1, 2], dim=5, width=8)
     y = torch.sign(x[..., 0] + 0.1)
     tr = sa.train_gd(mlp, x, y, x[:, :10], steps=50, lr=0.5, checkpoints=[0, 10, 50])
     assert tr.loss.shape == (3, 3) and tr.decisions.shape == (3, 3, 10)
     assert (tr.loss[:, -1] < tr.loss[:, 0]).all()
+    with pytest.raises(ValueError, match="unknown model"):
+        sa.build_model("transformer", [0], 5, 8)
 
 
 def test_bias_at_matched_loss_interpolates_and_masks():
@@ -111,32 +112,55 @@ def test_bias_at_matched_loss_interpolates_and_masks():
     assert np.isnan(out[2]) and np.isnan(out[3])
 
 
-def test_tiny_run_shapes():
-    cfg = dataclasses.replace(sa.PRESETS["small"], n_train=60, dim=6, width=8, steps=20, early_step=5,
-                              n_seeds=2, alphas=(1.0, 4.0), grid_size=8, n_checkpoints=4,
-                              depth_models=("mlp2",), heatmap_rhos=(0.6, 0.8), heatmap_alphas=(1.0, 2.0, 4.0))
-    r = sa.run(cfg, seeds=[0, 1], progress=False)
+TINY = dict(n_train=60, dim=6, width=8, steps=20, early_step=5, n_seeds=2, alphas=(1.0, 4.0), grid_size=8,
+            n_checkpoints=4, depth_models=("mlp2",))
+
+
+def test_tiny_run_shapes_and_claim_values():
+    cfg = dataclasses.replace(sa.PRESETS["small"], **TINY, heatmap_rhos=(0.6, 0.8), heatmap_alphas=(1.0, 2.0, 4.0))
+    r = sa.run(cfg, [0, 1], progress=False)
     assert r.heatmap["mlp1_early"].shape == (2, 2, 3) and r.heatmap["linear_final"].shape == (2, 2, 3)
     assert r.bias["linear"].shape == (2, 2, len(r.steps)) and r.bias["mlp2"].shape == (2, 1, len(r.steps))
     assert r.early_bias("mlp1").shape == (2, 2) and r.converged_linear_bias.shape == (2, 2)
-    assert r.bayes_surface.shape == (8, 8) and r.grid_axes.shape == (2, 8)
-    assert r.surfaces["mlp1"].shape == (2, len(r.steps), 8, 8)
-    assert r.surfaces["mlp2"].shape == (1, len(r.steps), 8, 8)
-    summary = sa.summarize(r)
-    assert {c.key for c in sa.CLAIMS} | {c.swap for c in sa.CLAIMS} <= set(summary)
+    assert r.first_step_bias.shape == (2, 2) and r.bayes_surface.shape == (8, 8) and r.grid_axes.shape == (2, 8)
+    assert r.surfaces["mlp1"].shape == (2, len(r.steps), 8, 8) and r.surfaces["mlp2"].shape == (1, len(r.steps), 8, 8)
     assert r.steps[r.early_index] == 5 and r.steps[-1] == 20
+    v = sa.claim_values(r)
+    for c in sa.CLAIMS:
+        assert len(v[c.key]) == 2
+    assert v["matched_gap"].min() >= 0  # a mean of |gap|: signs cannot cancel
+    assert {"late_matched_gap_mlp1", "early_loss_mlp1", "first_step_bias"} <= set(v)
+
+
+def test_matched_gap_is_mean_absolute_and_step_pairing_differs():
+    r = sa.run(dataclasses.replace(sa.PRESETS["small"], **TINY), [0, 1], progress=False)
+    gaps = sa.matched_gaps(r, "mlp1", 1)
+    np.testing.assert_allclose(sa.claim_values(r)["matched_gap"], np.nanmean(np.abs(gaps), axis=1), equal_nan=True)
+    r.cfg = dataclasses.replace(r.cfg, compare_at="step")
+    assert not np.allclose(sa.matched_gaps(r, "mlp1", 1), gaps, equal_nan=True)
+
+
+def test_swaps_are_config_changes_that_validate():
+    base = sa.PRESETS["small"]
+    cfgs = {s.name: s.apply(base) for s in sa.SWAPS}
+    assert cfgs["no_amplification"].alphas == (1.0,)
+    assert cfgs["trained_on"].early_step == base.steps
+    assert cfgs["stopped_early"].steps == base.early_step + 20
+    assert cfgs["matched_step"].compare_at == "step"
+    assert sa.normalised_bias(0.97, -0.94) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
     "change,match",
     [
-        ({"rho_s": 0.4}, "rho_s must be in"),
-        ({"rho_s": 0.95}, "must not be more predictive"),
-        ({"alphas": (1.0, -2.0)}, "positive amplifications"),
+        ({"rho_s": 0.4}, "RHO_S"),
+        ({"rho_s": 0.95}, "must not exceed RHO_C"),
+        ({"alphas": (1.0, -2.0)}, "ALPHAS"),
         ({"models": ("mlp1",)}, "must include 'linear'"),
-        ({"models": ("linear", "transformer")}, "unknown model"),
-        ({"early_step": 700}, "early_step"),
-        ({"heatmap_rhos": (0.6,)}, "heatmap_rhos and heatmap_alphas"),
+        ({"models": ("linear", "transformer")}, "MODELS"),
+        ({"early_step": 700}, "EARLY_STEP"),
+        ({"heatmap_rhos": (0.6,)}, "HEATMAP_RHOS and HEATMAP_ALPHAS"),
+        ({"compare_at": "epoch"}, "COMPARE_AT"),
     ],
 )
 def test_bad_config_raises(change, match):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from featurelab.papers import spherical_harmonics_siren as S
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 
 def _scipy_real_sh(l: int, m: int, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -71,25 +71,49 @@ def test_siren_init_and_shapes():
     assert S.dfs_encoding(torch.zeros(3), torch.zeros(3), 5).shape == (3, 20)
 
 
+TINY = dict(n_train=1000, n_test=500, steps=60, batch_size=500, n_seeds=1, sh_degrees=6, hidden=32)
+
+
 def test_tiny_run_learns():
-    cfg = dataclasses.replace(S.PRESETS["small"], n_train=1000, n_test=500, steps=60, batch_size=500, n_seeds=1,
-                              sh_degrees=6, hidden=32)
-    res = S.run(cfg, [0], arms=("raw+MLP", "DFS+MLP", "SH+SIREN"), progress_bar=False)
+    cfg = dataclasses.replace(S.PRESETS["small"], arms=("raw+MLP", "DFS+MLP", "SH+SIREN"), **TINY)
+    res = S.run(cfg, [0], progress=False)
     assert res.acc["SH+SIREN"][0] > 2 / 16  # well above chance
+    assert res.acc["method"][0] == res.acc["SH+SIREN"][0]  # the claims read the method's arm
     vals = S.claim_values(res)
-    assert set(vals) == {c.key for c in S.CLAIMS} and len(vals["gain_overall"]) == 1
+    assert {c.key for c in S.CLAIMS} <= set(vals) and len(vals["gain_overall"]) == 1
+
+
+def test_noise_null_retrains_the_baseline_with_other_seeds():
+    swap = next(s for s in S.SWAPS if s.name == "dfs_noise_null")
+    cfg = dataclasses.replace(swap.apply(S.PRESETS["small"]), **TINY)
+    assert cfg.method == "DFS+MLP" and cfg.arms == ("raw+MLP", "DFS+MLP")
+    res = S.run(cfg, [0], progress=False)
+    assert res.acc["method"][0] != res.acc["DFS+MLP"][0]  # independent init and batch order, same data
+    assert abs(res.acc["method"][0] - res.acc["DFS+MLP"][0]) < 0.2
+
+
+def test_every_arm_has_its_own_tuned_learning_rate():
+    cfg = S.PRESETS["small"]
+    assert len(cfg.lrs) == len(S.ARMS) and cfg.lr_of("SH+SIREN") == 3e-3 and cfg.lr_of("DFS+MLP") == 1e-2
+    assert {s.kind for s in S.SWAPS} >= {"mechanism", "null"}
 
 
 def test_bad_config_raises():
     base = S.PRESETS["small"]
-    with pytest.raises(ParameterError, match="sh_degrees"):
+    with pytest.raises(ParameterError, match="(?i)sh_degrees"):
         dataclasses.replace(base, sh_degrees=0)
-    with pytest.raises(ParameterError, match="n_classes"):
+    with pytest.raises(ParameterError, match="(?i)n_classes"):
         dataclasses.replace(base, n_classes=300)
-    with pytest.raises(ParameterError, match="polar_lat"):
+    with pytest.raises(ParameterError, match="(?i)polar_lat"):
         dataclasses.replace(base, polar_lat=95.0)
-    with pytest.raises(ParameterError, match="steps"):
+    with pytest.raises(ParameterError, match="(?i)steps"):
         dataclasses.replace(base, steps=-3)
+    with pytest.raises(ParameterError, match="(?i)lrs"):
+        dataclasses.replace(base, lrs=(1e-3,))
+    with pytest.raises(ParameterError, match="(?i)arms"):
+        dataclasses.replace(base, arms=("raw+MLP", "SH+SIREN"))
+    with pytest.raises(ParameterError, match="(?i)method"):
+        dataclasses.replace(base, method="SH+transformer")
     with pytest.raises(ParameterError, match="arm"):
         S.make_model("SH+transformer", 4, base)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from featurelab.papers import vinfo_feature_complexity as v
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 
 def test_ridge_r2_held_out_linear_vs_noise():
@@ -87,7 +87,8 @@ def test_spearman():
 
 @pytest.mark.parametrize("change", [{"n_train": 10}, {"size": 40}, {"tint_share": 1.5}, {"tint_strength": -1.0},
                                     {"channels": (8, 16)}, {"epochs": 0}, {"early_frac": 1.0}, {"k": 64},
-                                    {"alpha": 0.0}, {"n_seeds": 0}, {"lr": -1.0}])
+                                    {"alpha": 0.0}, {"n_seeds": 0}, {"lr": -1.0},
+                                    {"readout": "first_block"}])
 def test_config_rejects_bad_values(change):
     with pytest.raises(ParameterError):
         dataclasses.replace(v.PRESETS["small"], **change)
@@ -98,3 +99,35 @@ def test_ridge_r2_errors():
         v.ridge_r2(torch.zeros(10, 2), torch.zeros(9, 1))
     with pytest.raises(ParameterError):
         v.ridge_r2(torch.zeros(3, 2), torch.zeros(3, 1))
+
+
+def _fake_result(readout: str) -> v.Result:
+    """A result with known decodability: concepts readable only late, the tint readable everywhere."""
+    vinfo = np.array([[0.1, 0.2, 0.0], [0.3, 0.4, 0.2], [0.6, 0.7, 0.5], [1.0, 1.0, 1.0]])  # (L=4, k=3)
+    v_tint = np.array([0.9, 0.9, 0.8, 0.4])
+    def ck(scale: float) -> v.Checkpoint:
+        vi = np.clip(vinfo * scale, 0, 1)
+        return v.Checkpoint(1, 0.5, vi, 1 - vi.mean(0), np.array([0.3, 0.2, 0.1]), v_tint, float(1 - v_tint.mean()),
+                            np.array([0.1, 0.5, -0.2]), np.zeros((3, 4)), np.zeros((5, 3)))
+    run = v.SeedResult(0, ck(1.2), ck(1.0), 1.0, torch.zeros(1), torch.zeros(1), torch.zeros(1))
+    return v.Result(dataclasses.replace(v.PRESETS["small"], readout=readout), [run])
+
+
+def test_claim_values_follow_the_readout_knob():
+    all_blocks = v.claim_values(_fake_result("all_blocks"))
+    k_final = 1 - np.array([[0.1, 0.2, 0.0], [0.3, 0.4, 0.2], [0.6, 0.7, 0.5], [1.0, 1.0, 1.0]]).mean(0)
+    assert all_blocks["tint_margin"][0] == pytest.approx(np.median(k_final) - 0.25)
+    assert all_blocks["max_tint_corr"][0] == pytest.approx(0.5)
+    # penultimate block only: every concept is perfectly decodable there (K = 0), the tint is not
+    last = v.claim_values(_fake_result("last_block"))
+    assert last["tint_margin"][0] == pytest.approx(0.0 - 0.6)
+    assert set(c.key for c in v.CLAIMS) <= set(all_blocks)
+
+
+def test_swaps_are_config_changes():
+    base = v.PRESETS["small"]
+    cfgs = {s.name: s.apply(base) for s in v.SWAPS}
+    assert cfgs["no_tint"] == dataclasses.replace(base, tint_strength=0.0)
+    assert cfgs["last_block_only"] == dataclasses.replace(base, readout="last_block")
+    x, phi = v.tinted_fashion(torch.rand(6, 1, 4, 4), torch.arange(6), 1.0, torch.Generator().manual_seed(0), 0.0)
+    assert torch.equal(x[:, 0], x[:, 1])  # strength 0: the two channels are the grey image, no tint

@@ -8,7 +8,7 @@ import torch
 
 from featurelab.kernels import kappa0, kappa1, normalize_rows
 from featurelab.papers import wide_cnn_kernel_locality as w
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
 
 
 def _x(n, d, seed=0):
@@ -67,25 +67,50 @@ def test_make_task_and_a_tiny_learning_curve():
     assert torch.allclose(task.y.std(0), torch.ones(3, dtype=torch.float64))
     patches = task.x.view(114, 9, 3)
     assert torch.allclose(patches.norm(dim=-1), torch.ones(114, 9, dtype=torch.float64))
-    res = w.run_learning_curves(cfg, [0], progress_bar=False)
-    assert res.mse["cnn"].shape == (1, 3, 3) and np.all(np.isfinite(res.mse["fc"]))
-    assert res.mse["cnn"][0, -1, 0] < res.mse["cnn"][0, 0, 0]  # more data, lower error on the local target
+    res = w.run(cfg, [0], progress=False)
+    assert res.kernel == {"method": "cnn", "baseline": "fc"}
+    assert res.mse["method"].shape == (1, 3, 3) and np.all(np.isfinite(res.mse["baseline"]))
+    assert res.mse["method"][0, -1, 0] < res.mse["method"][0, 0, 0]  # more data, lower error on the local target
 
 
-def test_claim_values_and_baseline_swap():
-    res = w.CurveResult(ns=np.array([10, 20]), seeds=[0])
-    res.mse = {"cnn": np.array([[[0.5, 0.6, 0.7], [0.1, 0.3, 0.5]]]), "fc": np.array([[[0.6, 0.6, 0.7], [0.3, 0.4, 0.5]]])}
+def test_claim_values():
+    res = w.CurveResult(ns=np.array([10, 20, 40, 80]), seeds=[0])
+    m = np.ones((1, 4, 3)); b = np.ones((1, 4, 3))
+    m[0, -1] = [0.1, 0.3, 0.5]; b[0, -1] = [0.3, 0.4, 0.5]
+    res.mse = {"method": m, "baseline": b}
     cv = w.claim_values(res)
     assert np.allclose(cv["locality_advantage"], 3.0) and np.allclose(cv["local_vs_global"], 5.0)
     assert np.allclose(cv["global_advantage"], 1.0) and np.allclose(cv["advantage_gap"], 2.0)
-    swap = w.claim_values(res, method="fc")
-    assert np.allclose(swap["locality_advantage"], 1.0) and np.allclose(swap["advantage_gap"], 0.0)
+    assert cv["beta_leaf_method_minus_baseline"][0] > 0  # the method's leaf curve falls further
     assert abs(w.fit_exponent(np.array([1, 2, 4, 8]), 3.0 * np.array([1, 2, 4, 8]) ** -0.7) - 0.7) < 1e-9
+
+
+def _tiny(method):
+    cfg = dataclasses.replace(w.PRESETS["small"], ns=(16, 32, 64), n_test=40, n_seeds=1, method=method)
+    return w.claim_values(w.run(cfg, [3], progress=False))
+
+
+def test_swaps_change_only_the_method_kernel():
+    swaps = {s.name: s for s in w.SWAPS}
+    assert swaps["fc_as_method"].kind == "sanity" and swaps["cnn_shuffled_inputs"].kind == "mechanism"
+    same = _tiny("fc")  # the baseline compared with itself: exactly 1 and 0
+    assert np.allclose(same["locality_advantage"], 1.0) and np.allclose(same["advantage_gap"], 0.0)
+    shuffled = _tiny("cnn_shuffled")  # a tree kernel that no longer lines up with the target's patch
+    assert not np.allclose(shuffled["locality_advantage"], _tiny("cnn")["locality_advantage"])
+
+
+def test_shuffled_kernel_is_the_tree_kernel_of_permuted_inputs():
+    cfg = dataclasses.replace(w.PRESETS["small"], ns=(8, 16), n_test=8, method="cnn_shuffled")
+    task, kern = w.make_task(cfg, seed=1)
+    k = w.method_kernel(cfg, task, kern, seed=1)
+    assert k.shape == kern.nngp.shape and torch.allclose(k, k.T)
+    assert not torch.allclose(k, kern.nngp)
+    assert torch.allclose(torch.diagonal(k), torch.ones(len(k), dtype=k.dtype))
 
 
 @pytest.mark.parametrize("change", [
     {"n_seeds": 0}, {"s": 1}, {"depth": 1}, {"ns": (64,)}, {"ns": (128, 64)}, {"ridge": -1.0},
-    {"student": "cntk"}, {"s": 9, "depth": 4}, {"n_test": 0},
+    {"student": "cntk"}, {"s": 9, "depth": 4}, {"n_test": 0}, {"method": "rbf"}, {"fc_depth": 0},
 ])
 def test_bad_config_raises_parameter_error(change):
     with pytest.raises(ParameterError):

@@ -20,8 +20,9 @@ their units through activation statistics over (image, spatial position) (Sec. 2
 The control that makes the numbers mean something is an **untrained** network of the same architecture:
 convergence is how much better trained nets align with each other than with a random one.
 
-What is here: :class:`ConvergentConfig` and :data:`PRESETS`, :func:`train_nets`,
-:func:`sparse_prediction`, :func:`compare_pair`, :func:`run_experiment` returning :class:`ConvergentResult`.
+What is here: :func:`train_nets`, :func:`sparse_prediction`, :func:`compare_pair`, and the paper contract
+(:mod:`featurelab.experiment`): :class:`Config`, :data:`PRESETS`, :func:`run` returning :class:`Result`,
+:func:`claim_values`, :data:`CLAIMS`, :data:`SWAPS` (calibrated by ``featurelab calibrate convergent_learning``).
 """
 
 from __future__ import annotations
@@ -34,32 +35,18 @@ import numpy as np
 import torch
 
 from .. import features as ft
+from ..base import ParameterError
+from ..base import progress as _progress
+from ..claims import ClaimSpec
 from ..data import Split, load_fashion_mnist
+from ..experiment import Knobs, Swap, knob
 from ..models import Net, cnn
-from ..run import ParameterError
-from ..train import evaluate, fit, progress
-
-__all__ = [
-    "ConvergentConfig",
-    "PRESETS",
-    "LAYER_NAMES",
-    "layer_modules",
-    "train_nets",
-    "sparse_prediction",
-    "PairStats",
-    "LayerView",
-    "compare_pair",
-    "ConvergentResult",
-    "load_data",
-    "run_experiment",
-    "CLAIM_LAYERS",
-    "THRESHOLDS",
-]
+from ..train import evaluate, fit
 
 
 @dataclass(frozen=True)
-class ConvergentConfig:
-    """Settings of one run (one seed set).
+class Config(Knobs):
+    """Settings of one run (one seed set); the notebook's knobs are the upper-case names.
 
     Attributes:
         n_train: Fashion-MNIST training images (class-balanced subset; the same for every net).
@@ -67,54 +54,37 @@ class ConvergentConfig:
         image_size: side of the (area-downsampled) images; 14 keeps the small scale within its CPU budget.
         width: channels of conv1; conv2 and conv3 have 2× and 4× as many (8 → 8-16-32).
         hidden: width of the dense layer after the convolutions.
-        n_nets: trained networks (≥ 2); as many untrained networks serve as the control.
-        epochs, batch_size, lr: Adam training of each net with :func:`featurelab.train.fit`.
+        n_seeds: trained networks (≥ 2), net ``i`` initialised and shuffled with ``seeds[i]``; each has an
+            untrained control of the same architecture (init seed ``seeds[i] + 50_000``).
+        epochs, batch_size, lr: Adam training of each net with :func:`featurelab.train.fit`. ``epochs = 0`` leaves
+            every net at its initialisation: the "mechanism off" swap of the calibration.
         lasso_alpha: the L1 weight λ of the sparse prediction (on z-scored units).
         lasso_rows: (image, position) samples used to fit each sparse prediction (subsampled: conv1 alone has
-            784 positions per image); the same number of rows from *other* images scores it.
-        alphas: the λ grid precomputed for the Explore widget (comma-separated floats).
+            196 positions per image); the same number of rows from *other* images scores it.
+        alphas: the λ grid precomputed for the Explore widget.
     """
 
-    n_train: int = 6000
-    n_analysis: int = 500
-    image_size: int = 14
-    width: int = 8
-    hidden: int = 64
-    n_nets: int = 3
-    epochs: int = 2
-    batch_size: int = 64
-    lr: float = 3e-3
-    lasso_alpha: float = 0.01
-    lasso_rows: int = 2000
-    alphas: str = "0.003,0.01,0.03,0.1,0.3"
+    n_train: int = knob(6000, lo=10, doc="training images per net")
+    n_analysis: int = knob(500, lo=10, doc="held-out images whose activations are compared")
+    image_size: int = knob(14, lo=8, hi=28, doc="image side (three 2x2 poolings)")
+    width: int = knob(8, lo=1, doc="channels of conv1 (conv2, conv3: 2x, 4x)")
+    hidden: int = knob(64, lo=1)
+    n_seeds: int = knob(3, lo=2, doc="trained nets compared pairwise (each with an untrained control)")
+    epochs: int = knob(2, lo=0, doc="training epochs per net (0 leaves every net untrained)")
+    batch_size: int = knob(64, lo=1)
+    lr: float = knob(3e-3, lo=0.0, lo_open=True)
+    lasso_alpha: float = knob(0.01, lo=0.0, lo_open=True, doc="L1 weight of the sparse prediction")
+    lasso_rows: int = knob(2000, lo=10)
+    alphas: tuple[float, ...] = knob((0.003, 0.01, 0.03, 0.1, 0.3), lo=0.0, lo_open=True, doc="λ grid of the widget")
 
-    def __post_init__(self) -> None:
-        if self.image_size < 8 or self.image_size > 28:
-            raise ParameterError(f"image_size must be between 8 and 28 (three 2x2 poolings), got {self.image_size}")
-        for name in ("n_train", "n_analysis", "width", "hidden", "batch_size", "lasso_rows"):
-            if int(getattr(self, name)) < 1:
-                raise ParameterError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.n_nets < 2:
-            raise ParameterError(f"n_nets must be at least 2 (we compare pairs of trained nets), got {self.n_nets}")
-        if self.epochs < 0:
-            raise ParameterError(f"epochs must be ≥ 0 (0 leaves every net untrained), got {self.epochs}")
-        if self.n_analysis < 10:
-            raise ParameterError(f"n_analysis must be at least 10 images, got {self.n_analysis}")
-        if not self.lr > 0:
-            raise ParameterError(f"lr must be positive, got {self.lr}")
-        if not self.lasso_alpha > 0:
-            raise ParameterError(f"lasso_alpha must be positive, got {self.lasso_alpha}")
-        try:
-            grid = self.alpha_grid
-        except ValueError:
-            raise ParameterError(f"alphas must be comma-separated positive floats, got {self.alphas!r}") from None
-        if not grid or min(grid) <= 0:
-            raise ParameterError(f"alphas must be comma-separated positive floats, got {self.alphas!r}")
+    def validate(self) -> None:
+        if not self.alphas or list(self.alphas) != sorted(set(self.alphas)):
+            raise ParameterError(f"ALPHAS={self.alphas!r} must be a non-empty increasing tuple of positive floats")
 
     @property
     def alpha_grid(self) -> list[float]:
-        """The λ grid of :attr:`alphas` as floats, sorted."""
-        return sorted(float(a) for a in self.alphas.split(",") if a.strip())
+        """The λ grid as a list."""
+        return list(self.alphas)
 
     @property
     def widths(self) -> tuple[int, int, int]:
@@ -122,21 +92,18 @@ class ConvergentConfig:
 
 
 PRESETS = {
-    "small": ConvergentConfig(),
-    "full": ConvergentConfig(n_train=60000, n_analysis=600, image_size=28, width=32, hidden=128, n_nets=4, epochs=8,
-                             batch_size=128, lr=1e-3, lasso_rows=6000),
+    "small": Config(),
+    "full": Config(n_train=60000, n_analysis=600, image_size=28, width=32, hidden=128, n_seeds=4, epochs=8,
+                   batch_size=128, lr=1e-3, lasso_rows=6000),
 }
+SMOKE = {"n_train": 256, "n_analysis": 20, "n_seeds": 2, "epochs": 1, "lasso_rows": 200}
 
 #: The three conv layers, read after their ReLU (before pooling) so every spatial position counts.
 LAYER_NAMES = ("conv1", "conv2", "conv3")
 
-
 #: Layers of the claims (their mean is checked). conv1 is left out: random 3×3 filters on grey images already
-#: track local ink, so the untrained control matches about as well there (see the calibration record).
+#: track local ink, so the untrained control matches about as well there (see the design note).
 CLAIM_LAYERS = ("conv2", "conv3")
-
-#: Claim thresholds, calibrated over 12 seed sets at scale small (results/calibration/convergent_learning.md).
-THRESHOLDS = {"matched_corr_beyond_chance": 0.08, "sparse_prediction_beyond_chance": 0.05}
 
 
 def layer_modules(net: Net) -> dict[str, str]:
@@ -145,23 +112,21 @@ def layer_modules(net: Net) -> dict[str, str]:
     return dict(zip(LAYER_NAMES, relus[: len(LAYER_NAMES)]))
 
 
-def train_nets(cfg: ConvergentConfig, data: Split, seeds: list[int], device: torch.device | str = "cpu",
+def train_nets(cfg: Config, data: Split, seeds: list[int], device: torch.device | str = "cpu",
                progress_bar: bool | None = None) -> tuple[list[Net], list[float]]:
-    """Train ``cfg.n_nets`` CNNs on the same data, net ``i`` initialised and shuffled with ``seeds[i]``.
+    """Train ``len(seeds)`` CNNs on the same data, net ``i`` initialised and shuffled with ``seeds[i]``.
 
     Returns ``(nets, test_accuracies)``. With ``epochs == 0`` the nets stay at their random init (the
     "method switched off" run of the calibration).
     """
-    if len(seeds) < cfg.n_nets:
-        raise ParameterError(f"need {cfg.n_nets} seeds, got {len(seeds)}")
     x, y = data.x_train.to(device), data.y_train.to(device)
     nets, accs = [], []
-    for i in range(cfg.n_nets):
+    for i in range(len(seeds)):
         torch.manual_seed(seeds[i])
         net = cnn(1, data.n_classes, cfg.widths, image_size=x.shape[-1], hidden=cfg.hidden).to(device)
         if cfg.epochs > 0:
             fit(net, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seeds[i],
-                progress_bar=progress_bar, desc=f"net {i + 1}/{cfg.n_nets}")
+                progress_bar=progress_bar, desc=f"net {i + 1}/{len(seeds)}")
         net.eval()
         accs.append(evaluate(net, data.x_test.to(device), data.y_test.to(device))["acc"])
         nets.append(net)
@@ -271,7 +236,7 @@ class LayerView:
         return cls(a, z, ft.live_units(a), acts.shape[0], positions)
 
 
-def compare_pair(acts_a: torch.Tensor | LayerView, acts_b: torch.Tensor | LayerView, cfg: ConvergentConfig,
+def compare_pair(acts_a: torch.Tensor | LayerView, acts_b: torch.Tensor | LayerView, cfg: Config,
                  seed: int = 0, grid: bool = False) -> PairStats:
     """Every alignment measure of net A → net B for one layer.
 
@@ -306,7 +271,7 @@ def compare_pair(acts_a: torch.Tensor | LayerView, acts_b: torch.Tensor | LayerV
 
 
 @dataclass
-class ConvergentResult:
+class Result:
     """Everything the notebook plots and checks.
 
     Attributes:
@@ -355,30 +320,32 @@ class ConvergentResult:
         return float(np.mean([self.r2_mean(l, "tt") - self.r2_mean(l, "ut") for l in layers]))
 
 
-def load_data(cfg: ConvergentConfig, seeds: list[int]) -> Split:
+def load_data(cfg: Config, seeds: list[int]) -> Split:
     """The Fashion-MNIST subset of a run: ``cfg.n_train`` training and ``cfg.n_analysis`` test images
     (class-balanced, chosen by ``seeds[0]``), ``(N, 1, S, S)`` with ``S = cfg.image_size``."""
     return load_fashion_mnist(n_train=cfg.n_train, n_test=cfg.n_analysis, size=cfg.image_size, seed=seeds[0])
 
 
-def run_experiment(cfg: ConvergentConfig, seeds: list[int], device: torch.device | str = "cpu",
-                   data: Split | None = None, progress_bar: bool | None = None) -> ConvergentResult:
-    """Train ``cfg.n_nets`` nets (seeds ``seeds[:n]``), build ``n`` untrained controls (``seeds[n:2n]``), compare.
+def run(cfg: Config, seeds: list[int], *, device: torch.device | str = "cpu", progress: bool | None = None,
+        data: Split | None = None) -> Result:
+    """Train ``len(seeds)`` nets (net ``i`` from ``seeds[i]``), build as many untrained controls (``seeds[i] +
+    50_000``), compare every layer.
 
     Trained–trained: every ordered pair ``(i, j)``. Untrained–trained: control ``j`` → trained net ``j``, so the
-    control side averages over ``n`` random nets rather than resting on one. ``data`` defaults to
-    :func:`load_data`. Returns a :class:`ConvergentResult`.
+    control side averages over several random nets rather than resting on one. ``data`` defaults to
+    :func:`load_data` (tests pass a tiny split).
     """
-    n = cfg.n_nets
-    if len(seeds) < 2 * n:
-        raise ParameterError(f"need {2 * n} seeds ({n} trained nets + {n} untrained controls), got {len(seeds)}")
+    seeds = list(seeds)
+    n = len(seeds)
+    if n < 2:
+        raise ParameterError(f"need at least 2 seeds (nets compared pairwise), got {n}")
     if data is None:
         data = load_data(cfg, seeds)
     t0 = time.perf_counter()
-    nets, accs = train_nets(cfg, data, seeds, device, progress_bar)
+    nets, accs = train_nets(cfg, data, seeds, device, progress)
     controls = []
-    for k in range(n):
-        torch.manual_seed(seeds[n + k])
+    for s in seeds:
+        torch.manual_seed(s + 50_000)
         controls.append(cnn(1, data.n_classes, cfg.widths, image_size=data.x_train.shape[-1],
                             hidden=cfg.hidden).to(device).eval())
     acc_u = float(np.mean([evaluate(c, data.x_test.to(device), data.y_test.to(device))["acc"] for c in controls]))
@@ -391,11 +358,41 @@ def run_experiment(cfg: ConvergentConfig, seeds: list[int], device: torch.device
     jobs = [(layer, i, j) for layer in LAYER_NAMES for i, j in itertools.permutations(range(n), 2)]
     jobs += [(layer, n + j, j) for layer in LAYER_NAMES for j in range(n)]
     views = {layer: [LayerView.of(a) for a in acts[layer]] for layer in LAYER_NAMES}
-    for k, (layer, i, j) in enumerate(progress(jobs, desc="compare pairs", enabled=progress_bar)):
+    for k, (layer, i, j) in enumerate(_progress(jobs, desc="compare pairs", enabled=progress)):
         # The λ grid is fitted for one pair per kind only (net 0 → net 1, control 1 → net 1): it feeds the widget.
         stats = compare_pair(views[layer][i], views[layer][j], cfg, seed=seeds[0] + k, grid=(j == 1 and i in (0, n + 1)))
         if i >= n:
             ut.setdefault(layer, {})[j] = stats
         else:
             tt.setdefault(layer, {})[(i, j)] = stats
-    return ConvergentResult(tt, ut, accs, acc_u, acts, images, t1 - t0, time.perf_counter() - t1)
+    return Result(tt, ut, accs, acc_u, acts, images, t1 - t0, time.perf_counter() - t1)
+
+
+def claim_values(res: Result) -> dict[str, float]:
+    """The two claim values (means over :data:`CLAIM_LAYERS` and over pairs) and, reported only, the same
+    differences for conv1 and for linear CKA."""
+    return {"matching_gap": res.matching_gap(), "subspace_gap": res.subspace_gap(),
+            "matching_gap_conv1": res.matching_gap(("conv1",)),
+            "cka_gap": float(np.mean([res.cka_mean(l) - res.cka_mean(l, "ut") for l in CLAIM_LAYERS]))}
+
+
+# Calibrated over 12 seed sets at scale small (results/calibration/convergent_learning.md): thresholds at about
+# 55 % of the worst seed set, and above every value of the untrained swap.
+CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("matched_corr_beyond_chance", "matching_gap", ">=", 0.08,
+              "mean Hungarian-matched correlation, trained→trained minus untrained→trained (conv2, conv3)",
+              "qualitative: some units are learned reliably in every net, others are not (Sec. 3); no number"),
+    ClaimSpec("sparse_prediction_beyond_chance", "subspace_gap", ">=", 0.05,
+              "held-out LASSO R², trained→trained minus untrained→trained (conv2, conv3)",
+              "qualitative: nets share low-dimensional subspaces (Sec. 4); no number"),
+)
+
+SWAPS: tuple[Swap, ...] = (
+    Swap("untrained_nets", {"epochs": 0}, ("matched_corr_beyond_chance", "sparse_prediction_beyond_chance"),
+         "mechanism", "no training: the 'trained' nets stay at their initialisation, so trained→trained becomes "
+         "one more random-vs-random comparison (the noise null of the untrained control)"),
+    Swap("one_batch_of_training", {"n_train": 64, "epochs": 1},
+         ("matched_corr_beyond_chance", "sparse_prediction_beyond_chance"), "mechanism",
+         "one Adam step on one batch of 64 images: the nets move off their initialisation but learn almost "
+         "nothing (does a tiny, shared nudge already make them 'converge'?)"),
+)

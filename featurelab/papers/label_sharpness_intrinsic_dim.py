@@ -23,8 +23,12 @@ Small-scale stand-in (this module): two procedural 16×16 grey-scale tasks over 
   two images with different labels can be almost identical.
 
 Only the labelling differs, so any difference in ``K_F`` and robustness comes from where the label lives.
-The mechanism switch ``lesion_size`` grows the lesion to the object's size (a *global* label): the contrast
-in ``K_F`` and in robustness should then vanish.
+The mechanism switch ``lesion_size`` spreads the lesion's contrast over the whole image (a *global* label):
+the contrast in ``K_F`` should then vanish; the ``attack`` knob replaces FGSM by random-sign noise of the same
+size (a null: are the M networks fragile to any perturbation, or to the adversarial one?).
+
+Paper contract (:mod:`featurelab.experiment`): :class:`Config` / :data:`PRESETS` / :data:`SMOKE`, :func:`run`,
+:func:`claim_values`, :data:`CLAIMS`, :data:`SWAPS`.
 """
 
 from __future__ import annotations
@@ -40,79 +44,53 @@ from torch import Tensor, nn
 
 from featurelab import intrinsic
 from featurelab.attacks import fgsm
-from featurelab.run import ParameterError
+from featurelab.base import ParameterError
+from featurelab.claims import ClaimSpec
+from featurelab.experiment import Knobs, Swap, knob
 from featurelab.train import fit
-from featurelab.train import progress as progress_bar
 
 TASKS: tuple[str, ...] = ("N", "M")
 
 
 @dataclass(frozen=True)
-class Config:
-    """One scale of the experiment (``PRESETS`` holds the notebook's two).
+class Config(Knobs):
+    """One scale of the experiment (``PRESETS`` holds the notebook's two); every knob with its allowed range."""
 
-    Attributes:
-        size: image side in pixels.
-        n_train / n_test: images per task.
-        tissue: standard deviation of the smooth background texture (pixel scale [0, 1], mean 0.5).
-        object_contrast: the object's brightness offset (±) from the tissue.
-        object_radius: (min, max) radius of the large disc-shaped object, pixels.
-        lesion_contrast: the lesion's brightness offset (added) in task M.
-        lesion_size: side of the square lesion in pixels (3 = small, local; ≥ 2·radius = global: the switch).
-        widths / hidden: the CNN (``featurelab.models.cnn``: conv-pool per width, then a hidden layer).
-        epochs / lr / batch_size: Adam training, same for both tasks.
-        eps: FGSM radii (pixel units, [0, 1] scale) for the robustness curve.
-        eps_claim: the FGSM radius of the robustness claim (must be one of ``eps``).
-        n_pairs: ``M``, pairs sampled for ``K_F`` (paper: 1,000).
-        k_mle: neighbours of the MLE estimator (paper: 20).
-        n_id: images used for ``d_data`` and ``d_repr``.
-        n_seeds: seeds per run.
-    """
+    size: int = knob(16, lo=8, doc="image side in pixels")
+    n_train: int = knob(800, lo=50, doc="training images per task")
+    n_test: int = knob(500, lo=50, doc="test images per task")
+    tissue: float = knob(0.03, lo=0, doc="std of the smooth background texture (pixel scale [0, 1], mean 0.5)")
+    object_contrast: float = knob(0.3, lo=0, lo_open=True, doc="brightness offset (±) of the large disc")
+    object_radius: tuple[float, float] = knob((3.0, 5.0), lo=1.0, doc="(min, max) radius of the disc, pixels")
+    lesion_contrast: float = knob(0.3, lo=0, lo_open=True, doc="brightness added by the lesion in task M")
+    lesion_size: int = knob(3, lo=1, doc="side of the square lesion (3 = local; = SIZE: spread over the image)")
+    widths: tuple[int, ...] = knob((8, 16), lo=1, doc="conv widths of the CNN")
+    hidden: int = knob(32, lo=1, doc="hidden units (the representation of d_repr)")
+    epochs: int = knob(12, lo=0, doc="Adam epochs (0: untrained networks)")
+    lr: float = knob(5e-3, lo=0, lo_open=True, doc="Adam learning rate")
+    batch_size: int = knob(64, lo=1, doc="minibatch size")
+    eps: tuple[float, ...] = knob((1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255), lo=0, lo_open=True,
+                                  doc="attack radii (pixel units) of the robustness curve")
+    eps_claim: float = knob(4 / 255, lo=0, lo_open=True, doc="attack radius of the robustness claim (one of EPS)")
+    attack: str = knob("fgsm", choices=("fgsm", "random", "none"),
+                       doc="FGSM, random-sign noise of the same size (a null), or no perturbation (sanity)")
+    n_pairs: int = knob(1000, lo=10, doc="pairs sampled for K_F (paper: 1,000)")
+    k_mle: int = knob(20, lo=2, doc="neighbours of the MLE estimator (paper: 20)")
+    n_id: int = knob(500, lo=3, doc="images used for d_data and d_repr")
+    n_seeds: int = knob(3, lo=1, doc="seeds per run")
 
-    size: int = 16
-    n_train: int = 800
-    n_test: int = 500
-    tissue: float = 0.03
-    object_contrast: float = 0.3
-    object_radius: tuple[float, float] = (3.0, 5.0)
-    lesion_contrast: float = 0.3
-    lesion_size: int = 3
-    widths: tuple[int, ...] = (8, 16)
-    hidden: int = 32
-    epochs: int = 12
-    lr: float = 5e-3
-    batch_size: int = 64
-    eps: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
-    eps_claim: float = 4 / 255
-    n_pairs: int = 1000
-    k_mle: int = 20
-    n_id: int = 500
-    n_seeds: int = 3
-
-    def __post_init__(self) -> None:
-        if self.size < 8:
-            raise ParameterError(f"size={self.size} must be >= 8 pixels")
-        if self.n_train < 50 or self.n_test < 50:
-            raise ParameterError(f"n_train={self.n_train} and n_test={self.n_test} must be >= 50")
-        if self.tissue < 0 or self.object_contrast <= 0 or self.lesion_contrast <= 0:
-            raise ParameterError("tissue must be >= 0, object_contrast and lesion_contrast > 0")
+    def validate(self) -> None:
         lo, hi = self.object_radius
-        if not 1.0 <= lo <= hi <= self.size / 2:
-            raise ParameterError(f"object_radius={self.object_radius} must satisfy 1 <= min <= max <= size/2")
-        if not 1 <= self.lesion_size <= self.size:
-            raise ParameterError(f"lesion_size={self.lesion_size} must lie in [1, size={self.size}]")
-        if self.epochs < 0 or self.lr <= 0 or self.batch_size < 1:
-            raise ParameterError("epochs must be >= 0, lr > 0, batch_size >= 1")
-        if not self.eps or any(e <= 0 for e in self.eps):
-            raise ParameterError(f"eps={self.eps} must be a non-empty tuple of radii > 0 (clean accuracy is always measured)")
+        if not lo <= hi <= self.size / 2:
+            raise ParameterError(f"OBJECT_RADIUS={self.object_radius} must satisfy min <= max <= SIZE/2")
+        if self.lesion_size > self.size:
+            raise ParameterError(f"LESION_SIZE={self.lesion_size} must be at most SIZE={self.size}")
+        if not self.eps:
+            raise ParameterError("EPS must hold at least one radius (clean accuracy is always measured)")
         if self.eps_claim not in self.eps:
-            raise ParameterError(f"eps_claim={self.eps_claim} must be one of eps={self.eps}")
-        if self.n_pairs < 10:
-            raise ParameterError(f"n_pairs={self.n_pairs} must be >= 10")
-        if not 2 <= self.k_mle < self.n_id <= self.n_test:
-            raise ParameterError(f"need 2 <= k_mle < n_id <= n_test, got {self.k_mle}, {self.n_id}, {self.n_test}")
-        if self.n_seeds < 1:
-            raise ParameterError(f"n_seeds={self.n_seeds} must be >= 1")
+            raise ParameterError(f"EPS_CLAIM={self.eps_claim} must be one of EPS={self.eps}")
+        if not self.k_mle < self.n_id <= self.n_test:
+            raise ParameterError(f"need K_MLE < N_ID <= N_TEST, got {self.k_mle}, {self.n_id}, {self.n_test}")
 
 
 PRESETS: dict[str, Config] = {
@@ -121,15 +99,7 @@ PRESETS: dict[str, Config] = {
     "full": Config(size=32, n_train=10000, n_test=2000, object_radius=(6.0, 10.0), widths=(16, 32, 64),
                    hidden=64, epochs=30, n_pairs=1000, n_id=2000, n_seeds=10),
 }
-
-# Calibrated over 12 seed sets × 3 seeds (results/calibration/label_sharpness_intrinsic_dim.md); each check is on
-# the mean over a run's seeds. Seed-set min / mean: ratio 1.63 / 1.72, robustness gap 0.111 / 0.189,
-# clean accuracy 0.847 / 0.920.
-THRESHOLDS: dict[str, float] = {
-    "sharpness_ratio": 1.4,
-    "robustness_gap": 0.08,
-    "clean_acc_min": 0.80,
-}
+SMOKE = {"n_train": 64, "n_test": 64, "n_id": 40, "epochs": 1, "n_seeds": 1, "n_pairs": 20}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -290,6 +260,19 @@ def member_accuracy(model: nn.Module, x: Tensor, y: Tensor) -> np.ndarray:
         return (model(x).argmax(1) == y).float().mean(0).cpu().numpy()
 
 
+def perturb(model: nn.Module, x: Tensor, y: Tensor, eps: float, attack: str = "fgsm", seed: int = 0) -> Tensor:
+    """``x`` ``(N, G, S, S)`` moved by ``eps`` per pixel: FGSM (``x + eps·sign ∇_x L``, the paper's attack), the same
+    size in a random sign per pixel (``"random"``: a null — not adversarial), or not at all (``"none"``).
+    Clipped to [0, 1]."""
+    if attack == "fgsm":
+        return fgsm(model, x, y, eps)
+    if attack == "none":
+        return x.clone()
+    g = torch.Generator().manual_seed(seed + 4_242_424)
+    sign = torch.randint(0, 2, x.shape, generator=g).to(x.device).float().mul_(2).sub_(1)
+    return (x + eps * sign).clamp(0, 1)
+
+
 def train_members(cfg: Config, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, y_te: Tensor, seed: int,
                   device: torch.device | str = "cpu", progress: bool | None = None
                   ) -> tuple[MemberCNN, np.ndarray, Tensor]:
@@ -310,13 +293,13 @@ def train_members(cfg: Config, x_tr: Tensor, y_tr: Tensor, x_te: Tensor, y_te: T
             progress_bar=progress, desc=f"{x_tr.shape[1]} CNNs")
     model.eval()
     accs = [member_accuracy(model, x_te, y_te)]
-    accs += [member_accuracy(model, fgsm(model, x_te, y_te, e), y_te) for e in cfg.eps]
+    accs += [member_accuracy(model, perturb(model, x_te, y_te, e, cfg.attack, seed), y_te) for e in cfg.eps]
     with torch.no_grad():
         feats = model.features(x_te[: cfg.n_id]).cpu()
     return model, np.stack(accs, 1), feats
 
 
-def run(cfg: Config, seeds: Sequence[int], device: torch.device | str = "cpu", progress: bool | None = None,
+def run(cfg: Config, seeds: Sequence[int], *, device: torch.device | str = "cpu", progress: bool | None = None,
         tasks: Sequence[str] = TASKS) -> Result:
     """Both tasks for every seed: data draw, ``K_F`` and ``d_data`` (Sec. 3), one CNN per task and seed trained
     together (:class:`MemberCNN`), clean and FGSM test accuracy, ``d_repr`` of the penultimate layer.
@@ -365,6 +348,32 @@ def claim_values(res: Result) -> dict[str, np.ndarray]:
         "robustness_gap": drop["M"] - drop["N"],
         "clean_acc_min": np.minimum(res.arr("N", "clean_acc"), res.arr("M", "clean_acc")),
     }
+
+
+# Calibrated over 12 seed sets × 3 seeds (results/calibration/label_sharpness_intrinsic_dim.md); each check is on
+# the mean over a run's seeds.
+CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("sharpness_ratio", "sharpness_ratio", ">=", 1.4,
+              "K_F of the lesion task over K_F of the polarity task (mean over the run's seeds)",
+              "≈ 2.5: mean K_F of the 7 radiology data sets ≈ 2.4e-4 vs the 4 natural ones ≈ 1.0e-4 (bar chart of "
+              "d_data and K_F per data set, official repository figure; read off by eye; ranges overlap)"),
+    ClaimSpec("robustness_gap", "robustness_gap", ">=", 0.08,
+              "accuracy lost to the attack at eps_claim = 4/255, task M minus task N (mean over seeds)",
+              "K_F negatively correlated with robustness; medical models lose much more under FGSM at 2/255 "
+              "(attacked-accuracy figure; values not retrieved)"),
+    ClaimSpec("clean_acc_min", "clean_acc_min", ">=", 0.80,
+              "the lower clean test accuracy of the two tasks (both tasks are learnt; mean over seeds)"),
+)
+
+SWAPS: tuple[Swap, ...] = (
+    Swap("diffuse_lesion", {"lesion_size": 16}, ("sharpness_ratio", "robustness_gap"), "mechanism",
+         "the lesion's contrast spread over the whole 16×16 image: the label of task M becomes global"),
+    Swap("random_sign_noise", {"attack": "random"}, ("robustness_gap",), "null",
+         "random-sign noise of the same size in FGSM's place: are the M networks fragile to any perturbation?"),
+    Swap("untrained", {"epochs": 0}, ("clean_acc_min",), "null", "the same networks without training"),
+    Swap("no_attack", {"attack": "none"}, ("robustness_gap",), "sanity",
+         "no perturbation at all: the accuracy drop is 0 by construction"),
+)
 
 
 def contrast_sweep(cfg: Config, contrasts: Sequence[float], seed: int, device: torch.device | str = "cpu",

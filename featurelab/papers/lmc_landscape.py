@@ -24,8 +24,13 @@ The experiment (``run``), per seed:
 * an *independent* pair: two networks from different initialisations trained the same way;
 * the independent pair again after weight matching (``featurelab.landscape.weight_matching``);
 * for every pair, the loss along the straight line (whole network, and each layer alone with the others held
-  at ``theta_A``), the barrier ``B``, the signed midpoint excess ``B_mid``, the estimate ``B_hat`` and, as a
-  control predictor, the squared distance ``||Delta||^2``.
+  at ``theta_A``), the barrier ``B``, the signed midpoint excess ``B_mid``, the estimate ``B_hat`` and, as
+  control predictors, the squared distance ``||Delta||^2`` and the endpoint-loss gap ``L(theta_B) - L(theta_A)``
+  (a predictor that knows nothing about curvature).
+
+Every network after the parent's fork is trained at once as one batched ensemble (``featurelab.ensemble``):
+the children of all spawn steps and the independent network are members with their own data orders, and
+plain SGD is written out (``p -= lr * grad``), so a member's update is exactly what it would get alone.
 """
 
 from __future__ import annotations
@@ -36,23 +41,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.stats import spearmanr
 from torch import Tensor, nn
 
 from featurelab import landscape as ls
+from featurelab.base import ParameterError
+from featurelab.base import progress as _progress
 from featurelab.claims import ClaimSpec
 from featurelab.data import Split, load_fashion_mnist
+from featurelab.ensemble import EnsembleMLP
+from featurelab.experiment import Knobs, Swap, knob
 from featurelab.models import mlp
-from featurelab.run import ParameterError
-from featurelab.train import fit, progress
+
+MATCHING = ("weight", "random", "none")
+#: the barrier predictor the rank claim is measured on: the paper's estimate, or a control that knows no curvature
+ESTIMATORS = {"hermite": "B_hat", "distance": "dist2", "endpoint_gap": "end_gap"}
 
 
 # --------------------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Config:
-    """One scale of the experiment (``PRESETS`` holds the notebook's two).
+class Config(Knobs):
+    """One scale of the experiment (the notebook's knobs are the upper-case names of these fields).
 
     Attributes:
         n_train, n_test: Fashion-MNIST images (class-balanced subsets; the test split measures every loss).
@@ -60,49 +72,42 @@ class Config:
         hidden: hidden widths of the MLP ``size² → hidden… → 10``.
         lr, batch_size: plain SGD (no momentum, so a child inherits no optimiser state).
         spawn_steps: parent steps ``k`` at which two children are forked (must include 0).
-        child_steps: SGD steps of every child (and of each independent network).
+        child_steps: SGD steps of every child (and of the independent network).
         n_points: evenly spaced points on each path (odd, so ``t = 1/2`` is one of them).
         wm_sweeps: coordinate-ascent sweeps of weight matching.
-        independent: ``True`` = the independent arm uses two different initialisations; ``False`` is the
-            swap for calibration (the arm becomes a second spawn at ``k = 0``: same init).
-        matching: ``True`` = weight matching aligns the independent pair; ``False`` is the swap (identity).
-        n_seeds: seeds per run (``run.seeds(cfg.n_seeds)``).
+        independent: ``True`` = the independent network has its own initialisation; ``False`` (a swap) = it
+            starts from the parent's initialisation (then it *is* child B of the ``k = 0`` spawn).
+        matching: how the independent pair is aligned: ``"weight"`` (weight matching, the method), ``"random"``
+            (a random permutation of the hidden units — function-preserving but not aligned: the swap) or
+            ``"none"`` (identity: ratio 1 by construction).
+        estimator: the predictor of the rank claim: ``"hermite"`` (``B_hat``, the method), ``"distance"``
+            (``||Delta||^2``) or ``"endpoint_gap"`` (``-(L_B - L_A)``) — the swaps.
+        n_seeds: seeds per run.
     """
 
-    n_train: int = 6000
-    n_test: int = 1000
-    size: int = 14
-    hidden: tuple[int, ...] = (128, 128)
-    lr: float = 0.05
-    batch_size: int = 64
-    spawn_steps: tuple[int, ...] = (0, 100, 400)
-    child_steps: int = 500
-    n_points: int = 11
-    wm_sweeps: int = 5
-    independent: bool = True
-    matching: bool = True
-    n_seeds: int = 2
+    n_train: int = knob(6000, lo=100, doc="training images")
+    n_test: int = knob(1000, lo=100, doc="test images (every loss is measured on them)")
+    size: int = knob(14, lo=4, hi=28, doc="image side")
+    hidden: tuple[int, ...] = knob((128, 128), lo=1, doc="hidden widths")
+    lr: float = knob(0.05, lo=0.0, lo_open=True, doc="SGD learning rate")
+    batch_size: int = knob(64, lo=1)
+    spawn_steps: tuple[int, ...] = knob((0, 100, 400), lo=0, doc="parent steps at which children are forked")
+    child_steps: int = knob(500, lo=1, doc="SGD steps of every child")
+    n_points: int = knob(11, lo=3, doc="points on each path (odd)")
+    wm_sweeps: int = knob(5, lo=1, doc="sweeps of weight matching")
+    independent: bool = knob(True, choices=(True, False), doc="independent initialisation of the other network")
+    matching: str = knob("weight", choices=MATCHING, doc="alignment of the independent pair")
+    estimator: str = knob("hermite", choices=tuple(ESTIMATORS), doc="barrier predictor of the rank claim")
+    n_seeds: int = knob(2, lo=1, doc="seeds per run")
 
-    def __post_init__(self) -> None:
-        if self.n_train < 100 or self.n_test < 100:
-            raise ParameterError(f"n_train={self.n_train}, n_test={self.n_test}: use at least 100 images each")
-        if not 4 <= self.size <= 28:
-            raise ParameterError(f"size={self.size} must lie in 4..28 (Fashion-MNIST is 28×28)")
-        if isinstance(self.hidden, int) or len(self.hidden) < 1 or any(int(h) < 1 for h in self.hidden):
-            raise ParameterError(f"hidden={self.hidden!r} must be a tuple of positive widths, e.g. (128, 128)")
-        if not self.lr > 0 or self.batch_size < 1:
-            raise ParameterError(f"need lr > 0 and batch_size ≥ 1, got lr={self.lr}, batch_size={self.batch_size}")
-        if isinstance(self.spawn_steps, int) or 0 not in self.spawn_steps or any(k < 0 for k in self.spawn_steps) \
+    def validate(self) -> None:
+        if not isinstance(self.hidden, tuple) or not self.hidden:
+            raise ParameterError(f"HIDDEN={self.hidden!r} must be a tuple of positive widths, e.g. (128, 128)")
+        if not isinstance(self.spawn_steps, tuple) or 0 not in self.spawn_steps \
                 or list(self.spawn_steps) != sorted(set(self.spawn_steps)):
-            raise ParameterError(f"spawn_steps={self.spawn_steps!r} must be increasing, distinct, ≥ 0 and include 0")
-        if self.child_steps < 1:
-            raise ParameterError(f"child_steps={self.child_steps} must be positive")
-        if self.n_points < 3 or self.n_points % 2 == 0:
-            raise ParameterError(f"n_points={self.n_points} must be odd and ≥ 3 (t = 1/2 must be on the grid)")
-        if self.wm_sweeps < 1:
-            raise ParameterError(f"wm_sweeps={self.wm_sweeps} must be ≥ 1")
-        if self.n_seeds < 1:
-            raise ParameterError(f"n_seeds={self.n_seeds} must be ≥ 1")
+            raise ParameterError(f"SPAWN_STEPS={self.spawn_steps!r} must be increasing, distinct and include 0")
+        if self.n_points % 2 == 0:
+            raise ParameterError(f"N_POINTS={self.n_points} must be odd (t = 1/2 must be on the grid)")
 
     @property
     def ts(self) -> np.ndarray:
@@ -115,10 +120,11 @@ PRESETS = {
     "full": Config(n_train=60000, n_test=10000, size=28, hidden=(512, 512), spawn_steps=(0, 100, 400, 1600, 3000),
                    child_steps=4000, n_points=21, n_seeds=5),
 }
+SMOKE = {"spawn_steps": (0, 2), "child_steps": 2, "n_seeds": 1, "n_points": 3, "n_train": 512, "n_test": 256}
 
 
 # --------------------------------------------------------------------------------------------------------
-# Data and model
+# Data, model and training (one batched ensemble of plain-SGD networks)
 # --------------------------------------------------------------------------------------------------------
 def load_data(cfg: Config) -> Split:
     """Fashion-MNIST subsets, ``x`` ``(N, 1, size, size)``; one fixed subset (seed 0) for every run seed, so that
@@ -132,13 +138,47 @@ def make_model(cfg: Config, init_seed: int) -> nn.Module:
     return mlp([cfg.size * cfg.size, *cfg.hidden, 10])
 
 
-def sgd_train(model: nn.Module, data: Split, steps: int, cfg: Config, order_seed: int) -> nn.Module:
-    """``steps`` plain-SGD steps (lr ``cfg.lr``, batch ``cfg.batch_size``) with data order seeded by ``order_seed``."""
-    if steps > 0:
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        fit(model, data.x_train, data.y_train, steps=steps, batch_size=cfg.batch_size, optimizer=opt,
-            seed=order_seed, progress_bar=False)
-    return model
+def to_ensemble(template: nn.Module, thetas: Sequence[Tensor]) -> EnsembleMLP:
+    """An :class:`EnsembleMLP` whose member ``m`` holds the flat parameters ``thetas[m]`` ``(P,)`` of ``template``."""
+    linears = [m for m in template.modules() if isinstance(m, nn.Linear)]
+    sizes = [linears[0].in_features] + [m.out_features for m in linears]
+    ens = EnsembleMLP(len(thetas), sizes).to(thetas[0].device)
+    with torch.no_grad():
+        for m, theta in enumerate(thetas):
+            for layer, (w, b) in zip(ens.layers, ls.mlp_weights(template, theta)):
+                layer.weight[m].copy_(w.T)
+                layer.bias[m, 0].copy_(b)
+    return ens
+
+
+def from_ensemble(ens: EnsembleMLP, m: int) -> Tensor:
+    """Member ``m`` as a flat vector ``(P,)`` in the order of :func:`make_model`'s parameters."""
+    return torch.cat([t.detach().reshape(-1) for layer in ens.layers for t in (layer.weight[m].T, layer.bias[m, 0])])
+
+
+def sgd_steps(ens: EnsembleMLP, data: Split, steps: int, cfg: Config, order_seeds: Sequence[int]) -> None:
+    """``steps`` plain-SGD steps of every member at once, member ``m`` drawing its batches from its own data order
+    (reshuffled each epoch, ``torch.Generator`` seeded ``order_seeds[m]``). The loss is the *sum* of the members'
+    batch losses, so each member's gradient — and its update ``p -= lr·grad`` — is exactly its own."""
+    if steps <= 0:
+        return
+    n, b = len(data.x_train), cfg.batch_size
+    per_epoch = max(1, n // b)
+    orders = []
+    for s in order_seeds:
+        g = torch.Generator().manual_seed(int(s))
+        epochs = -(-steps // per_epoch)
+        orders.append(torch.cat([torch.randperm(n, generator=g)[: per_epoch * b] for _ in range(epochs)]))
+    order = torch.stack(orders).to(data.x_train.device)                                    # (M, epochs·per_epoch·b)
+    x, y = data.x_train.flatten(1), data.y_train
+    params = list(ens.parameters())
+    for step in range(steps):
+        idx = order[:, step * b:(step + 1) * b]                                             # (M, b)
+        loss = F.cross_entropy(ens(x[idx]).flatten(0, 1), y[idx].flatten(), reduction="sum") / b
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(cfg.lr * g)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -165,7 +205,7 @@ def measure_pair(model: nn.Module, theta_a: Tensor, theta_b: Tensor, x: Tensor, 
     """Everything about one path. ``theta_*`` are ``(P,)``; ``part`` restricts interpolation to one layer.
 
     Returns ``{"losses": (T,), "B": barrier, "B_mid": signed midpoint excess, "B_hat": Hermite estimate (gradient
-    restricted to the interpolated coordinates), "dist2": ||Delta||^2}``.
+    restricted to the interpolated coordinates), "dist2": ||Delta||^2, "end_gap": L(end) - L(theta_a)}``.
     """
     end = path_scope(theta_a, theta_b, part)
     losses = ls.loss_along_path(model, theta_a, end, x, y, ts)
@@ -173,7 +213,18 @@ def measure_pair(model: nn.Module, theta_a: Tensor, theta_b: Tensor, x: Tensor, 
     _, g_b = ls.loss_and_grad(model, end, x, y)
     delta = end - theta_a          # zero outside ``part``, so only that layer's gradient enters
     return {"losses": losses, "B": ls.barrier(losses, ts), "B_mid": ls.midpoint_excess(losses, ts),
-            "B_hat": hermite_estimate(g_a, g_b, delta), "dist2": float(delta @ delta)}
+            "B_hat": hermite_estimate(g_a, g_b, delta), "dist2": float(delta @ delta),
+            "end_gap": float(losses[-1] - losses[0])}
+
+
+def align(model: nn.Module, theta_a: Tensor, theta_b: Tensor, cfg: Config, seed: int) -> Tensor:
+    """``theta_b`` permuted by ``cfg.matching``: weight matching to ``theta_a``, a random permutation, or none."""
+    if cfg.matching == "weight":
+        return ls.weight_matching(model, theta_a, theta_b, sweeps=cfg.wm_sweeps, seed=seed)[0]
+    if cfg.matching == "random":
+        g = torch.Generator().manual_seed(seed + 77_777)
+        return ls.permute_mlp(model, theta_b, [torch.randperm(h, generator=g) for h in cfg.hidden])
+    return theta_b
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -184,8 +235,8 @@ class Result:
     """Rows of one run: one per (seed, pair, scope).
 
     ``pair`` is ``"k=<steps>"`` for spawned children, ``"indep"`` and ``"indep+wm"``; ``scope`` is ``"net"`` or
-    a layer name (``"features.1"``, ...). Each row has ``B``, ``B_mid``, ``B_hat``, ``dist2``, ``losses`` (T,),
-    ``acc_a``, ``acc_b`` (test accuracies of the endpoints).
+    a layer name (``"features.1"``, ...). Each row has ``B``, ``B_mid``, ``B_hat``, ``dist2``, ``end_gap``,
+    ``losses`` (T,), ``acc_a``, ``acc_b`` (test accuracies of the endpoints).
     """
 
     cfg: Config
@@ -209,57 +260,51 @@ class Result:
         return np.array([self.get(s, pair, scope)[key] for s in self.seeds])
 
 
-def run(cfg: Config, seeds: Sequence[int], device: torch.device | str = "cpu", data: Split | None = None,
-        progress_bar: bool | None = None) -> Result:
-    """Spawned pairs at every ``k``, the independent pair and its weight-matched version, for each seed.
+def run(cfg: Config, seeds: Sequence[int], *, device: torch.device | str = "cpu", progress: bool | None = None,
+        data: Split | None = None) -> Result:
+    """Spawned pairs at every ``k``, the independent pair and its aligned version, for each seed.
 
-    Seeds: the parent's init is ``seed``; child ``j`` of the spawn at ``k`` uses data order
-    ``1000·seed + 10·k_index + j``; the independent network B has init ``seed + 10_000`` and child B's data order
-    of the ``k = 0`` spawn, and the independent network A *is* child A of the ``k = 0`` spawn.
+    Seeds: the parent's init is ``seed`` and its data order ``1000·seed + 999 - i`` up to the ``i``-th fork; child ``j`` of the spawn at
+    ``k_i`` uses data order ``1000·seed + 10·i + j``; the independent network has init ``seed + 10_000`` and child
+    B's data order of the ``k = 0`` spawn, and is paired with child A of that spawn. ``data`` defaults to
+    :func:`load_data` (tests pass a tiny split).
     """
     start = time.perf_counter()
     data = (data or load_data(cfg)).to(device)
     xt, yt = data.x_test, data.y_test
     ts = cfg.ts
     res = Result(cfg, list(seeds))
-    bar = progress(total=len(res.seeds) * (len(cfg.spawn_steps) + 1), desc="spawn + train", enabled=progress_bar)
+    bar = _progress(total=2 * len(res.seeds), desc="train + measure", enabled=progress)
     for seed in res.seeds:
-        parent = make_model(cfg, seed).to(device)
-        template = parent
+        template = make_model(cfg, seed).to(device)
         res.layers = list(ls.layer_slices(template))
-        thetas: dict[str, tuple[Tensor, Tensor]] = {}
-        done = 0
-        for ki, k in enumerate(cfg.spawn_steps):
-            sgd_train(parent, data, k - done, cfg, order_seed=1000 * seed + 999 - ki)
+        # the parent, forked at every k: snapshots theta_k
+        parent = to_ensemble(template, [ls.flatten(template)])
+        snaps, done = [], 0
+        for i, k in enumerate(cfg.spawn_steps):
+            sgd_steps(parent, data, k - done, cfg, [1000 * seed + 999 - i])
             done = k
-            snap = ls.flatten(parent)
-            kids = []
-            for j in range(2):
-                child = make_model(cfg, seed).to(device)
-                ls.load_flat(child, snap)
-                sgd_train(child, data, cfg.child_steps, cfg, order_seed=1000 * seed + 10 * ki + j)
-                kids.append(ls.flatten(child))
-            thetas[f"k={k}"] = (kids[0], kids[1])
-            bar.update(1)
-        # independent arm: child A of the k=0 spawn vs a network from another init with child B's data order
-        init_b = seed + 10_000 if cfg.independent else seed
-        other = sgd_train(make_model(cfg, init_b).to(device), data, cfg.child_steps, cfg, order_seed=1000 * seed + 1)
-        theta_a, theta_b = thetas["k=0"][0], ls.flatten(other)
-        thetas["indep"] = (theta_a, theta_b)
-        if cfg.matching:
-            theta_wm, _ = ls.weight_matching(template, theta_a, theta_b, sweeps=cfg.wm_sweeps, seed=seed)
-        else:
-            theta_wm = theta_b
-        thetas["indep+wm"] = (theta_a, theta_wm)
+            snaps.append(from_ensemble(parent, 0))
+        # all children and the independent network: one ensemble
+        other_init = ls.flatten(make_model(cfg, seed + 10_000 if cfg.independent else seed).to(device))
+        starts = [snap for snap in snaps for _ in range(2)] + [other_init]
+        orders = [1000 * seed + 10 * i + j for i in range(len(snaps)) for j in range(2)] + [1000 * seed + 1]
+        kids = to_ensemble(template, starts)
+        sgd_steps(kids, data, cfg.child_steps, cfg, orders)
         bar.update(1)
+        thetas = {f"k={k}": (from_ensemble(kids, 2 * i), from_ensemble(kids, 2 * i + 1))
+                  for i, k in enumerate(cfg.spawn_steps)}
+        theta_a, theta_b = thetas["k=0"][0], from_ensemble(kids, len(starts) - 1)
+        thetas["indep"] = (theta_a, theta_b)
+        thetas["indep+wm"] = (theta_a, align(template, theta_a, theta_b, cfg, seed))
         slices = ls.layer_slices(template)
         for pair, (ta, tb) in thetas.items():
-            acc_a = _acc(template, ta, xt, yt)
-            acc_b = _acc(template, tb, xt, yt)
+            acc_a, acc_b = _acc(template, ta, xt, yt), _acc(template, tb, xt, yt)
             for scope, part in [("net", None), *slices.items()]:
                 row = measure_pair(template, ta, tb, xt, yt, ts, part)
                 row.update(seed=seed, pair=pair, scope=scope, acc_a=acc_a, acc_b=acc_b)
                 res.rows.append(row)
+        bar.update(1)
     bar.close()
     res.seconds = time.perf_counter() - start
     return res
@@ -274,44 +319,57 @@ def _acc(model: nn.Module, theta: Tensor, x: Tensor, y: Tensor) -> float:
 # --------------------------------------------------------------------------------------------------------
 # Claims
 # --------------------------------------------------------------------------------------------------------
-def rank_agreement(res: Result, seed: int, predictor: str = "B_hat") -> float:
-    """Spearman correlation, over every (pair, scope) case of one seed, between ``predictor`` (``"B_hat"`` or the
-    control ``"dist2"``) and the measured signed midpoint excess ``B_mid``."""
-    rows = [r for r in res.rows if r["seed"] == seed]
-    rho = spearmanr([r[predictor] for r in rows], [r["B_mid"] for r in rows]).statistic
-    return float(rho)
+def rank_agreement(res: Result, seed: int, predictor: str = "B_hat", scope: str | None = None) -> float:
+    """Spearman correlation between ``predictor`` (``"B_hat"``, or a control: ``"dist2"``, ``"end_gap"``) and the
+    measured signed midpoint excess ``B_mid`` over the (pair, scope) cases of one seed: all scopes
+    (``scope=None``) or only ``scope`` (``"net"``: whole-network paths)."""
+    rows = [r for r in res.rows if r["seed"] == seed and (scope is None or r["scope"] == scope)]
+    sign = -1.0 if predictor == "end_gap" else 1.0       # a broken endpoint means a convex (negative) B_mid
+    return float(spearmanr([sign * r[predictor] for r in rows], [r["B_mid"] for r in rows]).statistic)
 
 
 def claim_values(res: Result) -> dict[str, np.ndarray]:
     """Per-seed values ``(S,)``.
 
-    * ``indep_minus_spawn``: ``B(indep) - B(k = max spawn step)`` — independent inits are separated by a
-      barrier, late spawns are not (Sec. 3, the mountainside/ridge picture). Its swap ``spawn0_minus_spawn``
-      puts the ``k = 0`` spawn (same init) in the independent arm's place.
-    * ``wm_ratio``: ``B(indep+wm) / B(indep)`` — permuting units removes most of the barrier.
-    * ``rank_bhat``: Spearman(``B_hat``, ``B_mid``) over all pairs and scopes (Sec. 4's estimate, whole net and
-      layer-wise); ``rank_dist2`` is the same for the control predictor ``||Delta||^2`` (reported).
+    * ``indep_minus_spawn``: ``B_mid(indep) - B_mid(k = last spawn step)``, whole network — independent inits are
+      separated by a ridge, late spawns are not (Sec. 3). The signed midpoint excess (equal to the barrier ``B``
+      when there is a bump) is used so that a connected pair in the independent arm's place is not pinned at 0.
+    * ``wm_ratio``: ``B(indep+aligned) / B(indep)`` — permuting units into register removes most of the barrier.
+    * reported, not asserted: ``rank_net`` = Spearman(predictor, ``B_mid``) over the whole-network paths (every
+      spawn pair, the independent pair, the aligned pair), the predictor being ``cfg.estimator`` (``B_hat`` for
+      the method; 0.85–1.0 over 12 calibration sets, but ``||Delta||^2`` reaches 0.6–0.95, so no threshold
+      separates them reliably); ``rank_all`` = Spearman(``B_hat``, ``B_mid``) over all pairs × scopes (the single-
+      layer paths end at broken hybrid networks, so they are convex and easy to rank: the control predictor
+      ``-(L_B - L_A)`` ranks them too, ``rank_endgap_all``); ``rank_dist2_all``; ``bhat_indep`` and
+      ``bmid_indep`` (the size of the one real barrier and its estimate).
     """
     kmax = f"k={res.cfg.spawn_steps[-1]}"
     b_ind = res.values("B", "indep")
+    rank = lambda pred, scope=None: np.array([rank_agreement(res, s, pred, scope) for s in res.seeds])
     return {
-        "indep_minus_spawn": b_ind - res.values("B", kmax),
-        "spawn0_minus_spawn": res.values("B", "k=0") - res.values("B", kmax),
+        "indep_minus_spawn": res.values("B_mid", "indep") - res.values("B_mid", kmax),
         "wm_ratio": res.values("B", "indep+wm") / np.maximum(b_ind, 1e-8),
-        "rank_bhat": np.array([rank_agreement(res, s, "B_hat") for s in res.seeds]),
-        "rank_dist2": np.array([rank_agreement(res, s, "dist2") for s in res.seeds]),
+        "rank_net": rank(ESTIMATORS[res.cfg.estimator], "net"),
+        "rank_all": rank("B_hat"),
+        "rank_dist2_all": rank("dist2"),
+        "rank_endgap_all": rank("end_gap"),
+        "bhat_indep": res.values("B_hat", "indep"),
+        "bmid_indep": res.values("B_mid", "indep"),
     }
 
 
+# Calibrated over 12 seed sets at scale small (results/calibration/lmc_landscape.md); means over the run's seeds.
 CLAIMS: tuple[ClaimSpec, ...] = (
     ClaimSpec("independent_barrier_exceeds_spawned", "indep_minus_spawn", ">=", 0.05,
-              "B(independent inits) - B(children spawned at the last k) in nats",
-              "qualitative: independent solutions show barriers, late-spawned ones are LMC (Sec. 3); no number",
-              swap="spawn0_minus_spawn"),
+              "B_mid(independent inits) - B_mid(children spawned at the last k), whole network, nats",
+              "qualitative: independent solutions show barriers, late-spawned ones are LMC (Sec. 3); no number"),
     ClaimSpec("weight_matching_removes_barrier", "wm_ratio", "<=", 0.25,
               "B after weight matching / B before, independent pair",
-              "qualitative (permutation alignment, Sec. 1 refs [Ainsworth et al.]); no number"),
-    ClaimSpec("estimate_ranks_midpoint_excess", "rank_bhat", ">=", 0.8,
-              "Spearman(B_hat, B_mid) over pairs × scopes (net + each layer), per seed",
-              "qualitative: the estimate tracks barriers, also layer-wise (Sec. 4); no number", swap="rank_dist2"),
+              "qualitative (permutation alignment, after Ainsworth et al. 2023); no number"),
+)
+SWAPS: tuple[Swap, ...] = (
+    Swap("same_init", {"independent": False}, ("independent_barrier_exceeds_spawned",), "mechanism",
+         "the 'independent' network starts from the parent's initialisation (only its data order differs)"),
+    Swap("random_permutation", {"matching": "random"}, ("weight_matching_removes_barrier",), "null",
+         "a random permutation of the hidden units in weight matching's place: the same function, not aligned"),
 )

@@ -5,7 +5,8 @@ arXiv:2203.15516. Used by ``notebooks/02_which_features/04_rich_feature_construc
 
 OoD penalties (IRMv1, V-REx, ...) are hard to optimise from a random start and weak from an ERM start, which
 has already committed to the easy, spurious feature. RFC first builds a *rich* representation Φ that holds
-several predictive features, then runs the OoD method on top of it (the paper's RFC / Bonsai algorithm; section numbers not verified here):
+several predictive features, then runs the OoD method on top of it (the paper's RFC / Bonsai algorithm;
+section numbers not verified here):
 
 * **Discovery episodes.** Round 1 is ERM, giving ``f_1``. Round ``k`` splits the training set by the mistakes
   of the earlier models (here, two rounds: ``A`` = examples ``f_1`` gets right, ``B`` = the ones it gets
@@ -18,9 +19,13 @@ several predictive features, then runs the OoD method on top of it (the paper's 
 Simplifications (named in the notebook): two discovery rounds, a frozen trunk downstream (the paper fine-tunes
 end to end), full-batch Adam, no model selection (a fixed budget), 7×7 two-channel coloured Fashion-MNIST.
 
-Every network is trained as a batched ensemble: weights carry a leading member dimension ``M`` and member
-``m`` is exactly the network that training it alone would give (Adam is element-wise, losses are summed over
-members).
+Every episode is one :class:`featurelab.ensemble.EnsembleMLP` over the run's seeds: member ``m`` is exactly the
+network that training it alone would give (Adam is element-wise, losses are summed over members).
+
+The paper contract (:mod:`featurelab.experiment`): :class:`Config`, :data:`PRESETS`, :func:`run`,
+:func:`claim_values`, :data:`CLAIMS` (Bonsai − ERM trunk, Bonsai − control; OOD accuracy of the V-REx head, mean
+over λ ∈ ``claim_lambdas``) and :data:`SWAPS` (discovery switched off for the whole run; the ERM trunk rerun with
+another seed in Bonsai's place, the noise null), calibrated by ``featurelab calibrate rich_feature_construction``.
 """
 
 from __future__ import annotations
@@ -33,121 +38,79 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from featurelab.base import ParameterError, progress
 from featurelab.claims import ClaimSpec
+from featurelab.ensemble import EnsembleMLP
 from featurelab.environments import Environment, irmv1_penalty, make_coloured_fashion_mnist, vrex_penalty
-from featurelab.run import ParameterError
-from featurelab.train import progress as progress_bar
+from featurelab.experiment import Knobs, Swap, knob
 
-__all__ = [
-    "CLAIMS",
-    "PRESETS",
-    "EnsembleMLP",
-    "RFCConfig",
-    "RFCResult",
-    "TRUNKS",
-    "accuracy",
-    "claim_values",
-    "discovery_loss",
-    "distillation_loss",
-    "env_risks",
-    "irm_objective",
-    "l2_per_member",
-    "run_rfc",
-    "train_members",
-    "vrex_objective",
-]
+_bar = progress  # run() has a parameter named ``progress``
+
+#: Trunks the V-REx heads are trained on. ``control`` = RFC with round 2 replaced by a second ERM run;
+#: ``erm2`` = that second ERM run's own trunk (the ERM trunk rerun with an independent seed: the noise null).
+TRUNKS = ("random", "erm", "erm2", "control", "bonsai")
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Config
 # ----------------------------------------------------------------------------------------------------------
-@dataclass
-class RFCConfig:
-    """Everything the experiment needs; ``PRESETS`` holds one per scale."""
+@dataclass(frozen=True)
+class Config(Knobs):
+    """Everything the experiment needs; ``PRESETS`` holds one per scale (knobs are the upper-case names).
 
-    n_seeds: int = 3
-    n_per_env: int = 1250  # training examples per environment (card: 2500; halved for the 30 s budget)
-    n_test: int = 2500
-    size: int = 7  # image side (7×7×2 = 98 inputs)
-    label_noise: float = 0.25
-    p_agree: tuple[float, ...] = (0.9, 0.8)  # P(colour = label) per training environment
-    p_test: float = 0.1
-    hidden: int = 32  # card: 64; halved for the 30 s budget
-    steps: int = 300  # per network (ERM, discovery, synthesis)
-    lr: float = 3e-3  # the card's prototype: 1e-3 makes the margin thin and the control pass
-    weight_decay: float = 1e-3  # Adam's L2, as in the official code
-    head_steps: int = 500  # do not shorten (prototype: 300 inflates the gap)
-    head_lr: float = 1e-2
-    vrex_lambda: float = 1e3
-    sweep_lambdas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # for the Explore widget
-    irm_lambdas: tuple[float, ...] = (1.0, 1e2, 1e4)
-    irm_steps: int = 200
-
-    def __post_init__(self) -> None:
-        for name in ("n_seeds", "n_per_env", "n_test", "size", "hidden", "steps", "head_steps", "irm_steps"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ParameterError(f"RFCConfig.{name} must be a positive integer, got {v!r}")
-        if not 2 <= self.size <= 28:
-            raise ParameterError(f"RFCConfig.size must lie in [2, 28], got {self.size}")
-        if self.n_per_env < 10 or self.n_test < 10:
-            raise ParameterError("RFCConfig.n_per_env and n_test must be at least 10")
-        if not 0 <= self.label_noise < 0.5:
-            raise ParameterError(f"RFCConfig.label_noise must lie in [0, 0.5), got {self.label_noise}")
-        if len(self.p_agree) < 2 or not all(0 <= p <= 1 for p in (*self.p_agree, self.p_test)):
-            raise ParameterError(f"RFCConfig needs >= 2 training environments with p_agree in [0, 1], got "
-                                 f"{self.p_agree}, p_test={self.p_test}")
-        if not (self.lr > 0 and self.head_lr > 0 and self.weight_decay >= 0):
-            raise ParameterError("RFCConfig needs lr > 0, head_lr > 0, weight_decay >= 0")
-        if self.vrex_lambda < 0 or any(v < 0 for v in (*self.sweep_lambdas, *self.irm_lambdas)):
-            raise ParameterError("penalty weights must be non-negative")
-        if self.vrex_lambda not in self.sweep_lambdas:
-            raise ParameterError(f"vrex_lambda={self.vrex_lambda:g} must be one of sweep_lambdas "
-                                 f"{self.sweep_lambdas} (the main result is read from the sweep)")
-        if not self.irm_lambdas:
-            raise ParameterError("irm_lambdas must not be empty")
-
-
-PRESETS: dict[str, RFCConfig] = {
-    "small": RFCConfig(),
-    "full": RFCConfig(n_seeds=5, n_per_env=25000, n_test=10000, size=14, hidden=256, steps=600,
-                      irm_steps=600),  # not yet run on a GPU
-}
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The network: trunk Φ (d → h → h, ReLU) and K linear heads, for M members at once
-# ----------------------------------------------------------------------------------------------------------
-class EnsembleMLP(nn.Module):
-    """``M`` independent MLPs. ``features: x (M, N, d) → (M, N, h)``; ``forward: → logits (M, N, K)``.
-
-    Member ``m`` is initialised like ``nn.Linear`` from ``torch.Generator().manual_seed(init_seeds[m])``.
+    ``round2``: the discovery objective of round 2 (``"max"``: RFC's max(L_A, L_B); ``"erm"``: plain ERM, the
+    mechanism switched off in the Bonsai arm too). ``method_trunk``: the trunk measured in Bonsai's place by
+    the claims (the swaps put the control or an independent ERM rerun there). ``claim_lambdas``: the V-REx
+    penalty weights whose OOD accuracies the claims average (all of them must be in ``sweep_lambdas``).
     """
 
-    def __init__(self, init_seeds: Sequence[int], d_in: int, hidden: int, n_heads: int = 1):
-        super().__init__()
-        m = len(init_seeds)
-        shapes = [(d_in, hidden), (hidden, hidden), (hidden, n_heads)]
-        self.weights = nn.ParameterList([nn.Parameter(torch.empty(m, a, b)) for a, b in shapes])
-        self.biases = nn.ParameterList([nn.Parameter(torch.empty(m, 1, b)) for _, b in shapes])
-        with torch.no_grad():
-            for i, s in enumerate(init_seeds):
-                gen = torch.Generator().manual_seed(int(s))
-                for w, b in zip(self.weights, self.biases):
-                    bound = 1.0 / math.sqrt(w.shape[1])
-                    w[i].copy_(torch.rand(w.shape[1:], generator=gen) * 2 * bound - bound)
-                    b[i].copy_(torch.rand(b.shape[1:], generator=gen) * 2 * bound - bound)
+    n_seeds: int = knob(3, lo=1)
+    n_per_env: int = knob(1250, lo=10, doc="training examples per environment")
+    n_test: int = knob(2500, lo=10)
+    size: int = knob(7, lo=2, hi=28, doc="image side (2 colour channels)")
+    label_noise: float = knob(0.25, lo=0.0, hi=0.49)
+    p_agree: tuple[float, ...] = knob((0.9, 0.8), lo=0.0, hi=1.0, doc="P(colour = label) per training environment")
+    p_test: float = knob(0.1, lo=0.0, hi=1.0)
+    hidden: int = knob(32, lo=1)
+    steps: int = knob(300, lo=1, doc="full-batch Adam steps per network (ERM, discovery, synthesis)")
+    lr: float = knob(3e-3, lo=0.0, lo_open=True)
+    weight_decay: float = knob(1e-3, lo=0.0)
+    head_steps: int = knob(500, lo=1)
+    head_lr: float = knob(1e-2, lo=0.0, lo_open=True)
+    sweep_lambdas: tuple[float, ...] = knob((0.1, 1.0, 10.0, 100.0, 1e3, 1e4), lo=0.0)
+    claim_lambdas: tuple[float, ...] = knob((1e3, 1e4), lo=0.0, doc="V-REx weights the claims average over")
+    irm_lambdas: tuple[float, ...] = knob((1.0, 1e2, 1e4), lo=0.0)
+    irm_steps: int = knob(200, lo=1)
+    round2: str = knob("max", choices=("max", "erm"), doc="round-2 objective (erm = discovery off)")
+    method_trunk: str = knob("bonsai", choices=("bonsai", "control", "erm2"), doc="trunk in Bonsai's place")
 
-    def features(self, x: Tensor) -> Tensor:
-        """Φ: ``(M, N, d)`` → ``(M, N, h)``."""
-        h = torch.relu(torch.baddbmm(self.biases[0], x, self.weights[0]))
-        return torch.relu(torch.baddbmm(self.biases[1], h, self.weights[1]))
+    def validate(self) -> None:
+        if len(self.p_agree) < 2:
+            raise ParameterError(f"P_AGREE={self.p_agree} needs ≥ 2 training environments")
+        missing = [v for v in self.claim_lambdas if v not in self.sweep_lambdas]
+        if not self.claim_lambdas or missing:
+            raise ParameterError(f"CLAIM_LAMBDAS={self.claim_lambdas} must be non-empty values of SWEEP_LAMBDAS "
+                                 f"{self.sweep_lambdas} (the claims are read from the sweep)")
+        if not self.irm_lambdas:
+            raise ParameterError("IRM_LAMBDAS must not be empty")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(M, N, d)`` → logits ``(M, N, K)``."""
-        return torch.baddbmm(self.biases[2], self.features(x), self.weights[2])
+
+PRESETS: dict[str, Config] = {
+    "small": Config(),
+    "full": Config(n_seeds=5, n_per_env=25000, n_test=10000, size=14, hidden=256, steps=600,
+                   irm_steps=600),  # not yet run on a GPU
+}
+SMOKE = {"n_seeds": 1, "n_per_env": 200, "n_test": 200, "steps": 2, "head_steps": 2, "irm_steps": 2}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training: every network is a featurelab.ensemble.EnsembleMLP (trunk d → h → h, ReLU, and K linear heads)
+# ----------------------------------------------------------------------------------------------------------
+def trunk_net(init_seeds: Sequence[int], d_in: int, hidden: int, n_heads: int = 1) -> EnsembleMLP:
+    """``M`` independent networks ``d → h → h → K``; ``features`` is the trunk Φ ``(M, N, h)``."""
+    return EnsembleMLP(list(init_seeds), [d_in, hidden, hidden, n_heads])
 
 
 def train_members(
@@ -156,7 +119,7 @@ def train_members(
 ) -> None:
     """Full-batch Adam (L2 via ``weight_decay``) on ``loss_fn().sum()``; ``loss_fn`` returns ``(M,)``."""
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    for _ in progress_bar(range(steps), desc=desc, enabled=progress):
+    for _ in _bar(range(steps), desc=desc, enabled=progress):
         opt.zero_grad(set_to_none=True)
         loss_fn().sum().backward()
         opt.step()
@@ -230,20 +193,17 @@ def accuracy(logits: Tensor, y: Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------
 # The experiment
 # ----------------------------------------------------------------------------------------------------------
-TRUNKS = ("random", "erm", "control", "bonsai")  # control = RFC with round 2 replaced by a second ERM run
-
-
 @dataclass
-class RFCResult:
-    """Measured values of :func:`run_rfc`. Arrays ``(n_seeds,)`` unless noted.
+class Result:
+    """Measured values of :func:`run`. Arrays ``(n_seeds,)`` unless noted.
 
-    ``ood[trunk]``: test-environment accuracy of the V-REx head (λ = ``config.vrex_lambda``) on that trunk;
-    ``sweep_ood[trunk]``: ``(n_lambdas, n_seeds)`` over ``config.sweep_lambdas``; ``irm_ood``:
-    ``(n_irm_lambdas, n_seeds)`` end-to-end IRMv1 from random init; ``train_acc``/``ood_model`` for
-    the round-1 and round-2 networks themselves.
+    ``ood[trunk]``: test-environment accuracy of the V-REx head on that trunk, averaged over
+    ``cfg.claim_lambdas``; ``iid`` the same on the training environments; ``sweep_ood[trunk]``:
+    ``(n_lambdas, n_seeds)`` over ``cfg.sweep_lambdas``; ``irm_ood``: ``(n_irm_lambdas, n_seeds)`` end-to-end
+    IRMv1 from random init; ``round_acc``: the round-1 and round-2 networks themselves.
     """
 
-    config: RFCConfig
+    cfg: Config
     seeds: list[int]
     ood: dict[str, np.ndarray]
     iid: dict[str, np.ndarray]
@@ -263,18 +223,14 @@ def _stack(envs_per_seed: list[list[Environment]], device) -> tuple[Tensor, Tens
     return x, y, env.to(device)
 
 
-def run_rfc(
-    cfg: RFCConfig, seeds: Sequence[int], *, device: torch.device | str = "cpu", progress: bool | None = None,
-    round2: str = "max",
-) -> RFCResult:
+def run(cfg: Config, seeds: Sequence[int], *, device: torch.device | str = "cpu", progress: bool | None = None
+        ) -> Result:
     """Run RFC (two discovery rounds + synthesis), its "round 2 := ERM" control, the V-REx heads on the
-    random / ERM / control / Bonsai trunks, and end-to-end IRMv1 from random init, for every seed.
+    random / ERM / ERM-rerun / control / Bonsai trunks, and end-to-end IRMv1 from random init, for every seed.
 
-    ``round2="erm"`` replaces the discovery objective by plain ERM in the *Bonsai* arm too (a whole-run
-    baseline swap, used in calibration).
+    ``cfg.round2="erm"`` replaces the discovery objective by plain ERM in the *Bonsai* arm too (the mechanism
+    switched off for the whole run).
     """
-    if round2 not in ("max", "erm"):
-        raise ParameterError(f"round2 must be 'max' or 'erm', got {round2!r}")
     t0 = time.perf_counter()
     seeds = [int(s) for s in seeds]
     S, E = len(seeds), len(cfg.p_agree)
@@ -288,7 +244,7 @@ def run_rfc(
     kw = {"lr": cfg.lr, "weight_decay": cfg.weight_decay, "progress": progress}
 
     # Round 1: ERM f_1 (members 0..S-1) and, for the control, a second ERM run f_1' (S..2S-1)
-    r1 = EnsembleMLP([s * 10 + 1 for s in seeds] + [s * 10 + 2 for s in seeds], d, cfg.hidden).to(device)
+    r1 = trunk_net([s * 10 + 1 for s in seeds] + [s * 10 + 2 for s in seeds], d, cfg.hidden).to(device)
     train_members(list(r1.parameters()),
                   lambda: F.binary_cross_entropy_with_logits(r1(two(x))[..., 0], two(y), reduction="none").mean(1),
                   cfg.steps, desc="round 1: ERM (+ control's 2nd ERM)", **kw)
@@ -298,8 +254,8 @@ def run_rfc(
         in_b = ((lg1[:S] > 0).float() != y)  # B = examples f_1 gets wrong
 
     # Round 2: discovery on max(L_A, L_B), fresh init
-    r2 = EnsembleMLP([s * 10 + 3 for s in seeds], d, cfg.hidden).to(device)
-    if round2 == "max":
+    r2 = trunk_net([s * 10 + 3 for s in seeds], d, cfg.hidden).to(device)
+    if cfg.round2 == "max":
         loss2 = lambda: discovery_loss(r2(x)[..., 0], y, in_b)
     else:
         loss2 = lambda: F.binary_cross_entropy_with_logits(r2(x)[..., 0], y, reduction="none").mean(1)
@@ -310,18 +266,18 @@ def run_rfc(
 
     # Synthesis: Bonsai distils (f_1, f_2); the control distils (f_1, f_1')
     teachers = torch.cat([torch.stack([p1[:S], p2], -1), torch.stack([p1[:S], p1[S:]], -1)])  # (2S, N, 2)
-    syn = EnsembleMLP([s * 10 + 4 for s in seeds] * 2, d, cfg.hidden, n_heads=2).to(device)
+    syn = trunk_net([s * 10 + 4 for s in seeds] * 2, d, cfg.hidden, n_heads=2).to(device)
     train_members(list(syn.parameters()), lambda: distillation_loss(syn(two(x)), teachers), cfg.steps,
                   desc="synthesis: distil into one trunk", **kw)
 
     # Downstream: frozen trunks, fresh linear V-REx heads over the λ sweep
-    rand = EnsembleMLP([s * 10 + 5 for s in seeds], d, cfg.hidden).to(device)
+    rand = trunk_net([s * 10 + 5 for s in seeds], d, cfg.hidden).to(device)
     with torch.no_grad():
         xt2 = torch.cat([xt, xt])
-        f_r1, f_r1t = r1.features(two(x))[:S], r1.features(xt2)[:S]
+        f_r1, f_r1t = r1.features(two(x)), r1.features(xt2)  # f_1 (first S members) and f_1' (the rest)
         f_syn, f_synt = syn.features(two(x)), syn.features(xt2)
-        feats = [rand.features(x), f_r1, f_syn[S:], f_syn[:S]]  # order of TRUNKS
-        feats_t = [rand.features(xt), f_r1t, f_synt[S:], f_synt[:S]]
+        feats = [rand.features(x), f_r1[:S], f_r1[S:], f_syn[S:], f_syn[:S]]  # order of TRUNKS
+        feats_t = [rand.features(xt), f_r1t[:S], f_r1t[S:], f_synt[S:], f_synt[:S]]
     lams = list(cfg.sweep_lambdas)
     L, T = len(lams), len(TRUNKS)
     F_tr = torch.stack(feats)[:, None].expand(T, L, S, *feats[0].shape[1:]).reshape(T * L * S, -1, cfg.hidden)
@@ -340,11 +296,11 @@ def run_rfc(
     with torch.no_grad():
         ood_all = accuracy(head(F_te), yt_rep).reshape(T, L, S)
         iid_all = accuracy(head(F_tr), y_rep).reshape(T, L, S)
-    li = lams.index(cfg.vrex_lambda)
+    li = [lams.index(v) for v in cfg.claim_lambdas]
 
     # End-to-end IRMv1 from random init over a λ sweep
     K = len(cfg.irm_lambdas)
-    irm = EnsembleMLP([s * 10 + 7 for s in seeds] * K, d, cfg.hidden).to(device)
+    irm = trunk_net([s * 10 + 7 for s in seeds] * K, d, cfg.hidden).to(device)
     xk, yk = x.repeat(K, 1, 1), y.repeat(K, 1)
     lam_irm = torch.tensor(cfg.irm_lambdas, dtype=x.dtype, device=device).repeat_interleave(S)
     train_members(list(irm.parameters()),
@@ -359,10 +315,10 @@ def run_rfc(
             "f2_train": accuracy(lg2, y), "f2_ood": accuracy(r2(xt)[..., 0], yt),
         }
     tr0 = data[0][0]
-    return RFCResult(
-        config=cfg, seeds=seeds,
-        ood={t: ood_all[i, li] for i, t in enumerate(TRUNKS)},
-        iid={t: iid_all[i, li] for i, t in enumerate(TRUNKS)},
+    return Result(
+        cfg=cfg, seeds=seeds,
+        ood={t: ood_all[i, li].mean(0) for i, t in enumerate(TRUNKS)},
+        iid={t: iid_all[i, li].mean(0) for i, t in enumerate(TRUNKS)},
         sweep_ood={t: ood_all[i] for i, t in enumerate(TRUNKS)},
         irm_ood=irm_ood, irm_train=irm_train, round_acc=round_acc,
         b_fraction=in_b.float().mean(1).cpu().numpy(), seconds=time.perf_counter() - t0,
@@ -372,30 +328,32 @@ def run_rfc(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Claims (thresholds from results/calibration/rich_feature_construction.md)
+# Claims (calibrated: results/calibration/rich_feature_construction.md)
 # ----------------------------------------------------------------------------------------------------------
-def claim_values(res: RFCResult) -> dict[str, np.ndarray]:
-    """Per-seed measured values for :data:`CLAIMS`, and their swaps (``*_swap``: the same quantity with
-    Bonsai replaced by the control, i.e. with the discovery objective switched off)."""
-    best_irm = res.irm_ood.max(0)
+def claim_values(res: Result) -> dict[str, np.ndarray]:
+    """Per-seed OOD-accuracy differences, with ``cfg.method_trunk`` in Bonsai's place (Bonsai unless a swap put
+    the control or the ERM rerun there). ``*_minus_best_irm`` is reported, not asserted."""
+    m = res.ood[res.cfg.method_trunk]
     return {
-        "bonsai_minus_erm": res.ood["bonsai"] - res.ood["erm"],
-        "bonsai_minus_erm_swap": res.ood["control"] - res.ood["erm"],
-        "bonsai_minus_control": res.ood["bonsai"] - res.ood["control"],
-        "bonsai_minus_control_swap": res.ood["control"] - res.ood["control"],
-        "bonsai_minus_best_irm": res.ood["bonsai"] - best_irm,
-        "bonsai_minus_best_irm_swap": res.ood["control"] - best_irm,
+        "bonsai_minus_erm": m - res.ood["erm"],
+        "bonsai_minus_control": m - res.ood["control"],
+        "bonsai_minus_best_irm": m - res.irm_ood.max(0),
     }
 
 
-# Bonsai − best IRMv1-from-scratch is reported, not asserted: the control beats IRMv1 from scratch as well
-# (calibration record), so that gap does not test the discovery mechanism.
 CLAIMS: tuple[ClaimSpec, ...] = (
     ClaimSpec("bonsai_beats_erm_init", "bonsai_minus_erm", ">=", 0.02,
-              "V-REx head: OOD accuracy from the Bonsai trunk − from the ERM trunk (mean over seeds)",
-              paper="ColoredMNIST: Bonsai init beats ERM init for vREx and five other OoD methods (table numbers not retrieved)",
-              swap="bonsai_minus_erm_swap"),
+              "V-REx head, OOD accuracy (mean over λ ∈ {1e3, 1e4}): Bonsai trunk − ERM trunk (mean over seeds)",
+              "vREx on ColoredMNIST: frozen RFC 0.699 / fine-tuned RFC 0.703 vs ERM init 0.693, i.e. +0.006 / "
+              "+0.010 (oracle 0.721; paper's ColoredMNIST table, README Tab1)"),
     ClaimSpec("discovery_beats_control", "bonsai_minus_control", ">=", 0.015,
               "OOD accuracy, Bonsai trunk − control trunk (round 2 := ERM, same distillation and budget)",
-              swap="bonsai_minus_control_swap"),
+              "not reported (the paper has no 'round 2 := ERM' control)"),
+)
+
+SWAPS: tuple[Swap, ...] = (
+    Swap("discovery_off", {"round2": "erm"}, ("bonsai_beats_erm_init", "discovery_beats_control"), "mechanism",
+         "round 2 trained with plain ERM in the Bonsai arm too: Bonsai′ distils two ERM runs (discovery off)"),
+    Swap("erm_rerun", {"method_trunk": "erm2"}, ("bonsai_beats_erm_init",), "null",
+         "the ERM trunk rerun with an independent seed in Bonsai's place (noise null)"),
 )

@@ -6,8 +6,8 @@ for Web-Scale ML Systems", NeurIPS 2023, arXiv:2305.12102. Used by
 
 A CTR model embeds each categorical field ``f`` with a table; at web scale the tables must share a fixed
 parameter budget of ``B`` rows (of ``d`` numbers each). The usual answer is one hashed table per field, with the
-budget split between fields. **Feature multiplexing** (the paper's Unified Embedding) puts *every* field in one
-shared table of ``B`` rows, with an independent hash per field::
+budget split between fields. **Feature multiplexing** (the paper's §3; Unified Embedding is its production
+form, §4) puts *every* field in one shared table of ``B`` rows, with an independent hash per field::
 
     per-field hashing:  e_f(v) = T_f[ h(v) mod B_f ],             Σ_f B_f = B
     unified:            e_f(v) = T[ h_f(v) mod B ],              h_f salted by the field id
@@ -18,16 +18,17 @@ learn projections that separate inter-feature collisions; only intra-feature col
 large fields are no longer starved by a fixed share: every field can use the whole table.
 
 Every budgeted variant here is "one table of ``B`` rows plus a map (field, value) → row", so the variants
-differ only in :func:`row_index`. That lets all variants and seeds train at once as a batched ensemble
-(every weight has a leading member dimension); member ``m`` is the model training it alone would give.
+differ only in :func:`row_index`. That lets all variants and seeds train at once: each member has its own
+table ``(rows, d)``, and the MLP on top is :class:`featurelab.ensemble.EnsembleMLP` (member ``m`` is the model
+training it alone would give).
 
 What is here
 ------------
 * :func:`salted_hash` — the hash ``h_f``; :func:`split_budget` — the equal and the fair (cardinality-aware)
   split; :func:`row_index` — the (field, value) → row map of each strategy; :func:`collision_rates`.
 * :class:`EmbeddingMLP`, :func:`train_ensemble` — embedding → concat → MLP → logit, trained with Adam.
-* :class:`UEConfig`, :data:`PRESETS`, :func:`make_log`, :func:`run_budgets` — the experiment;
-  :data:`THRESHOLDS`, :func:`claim_values` (``results/calibration/unified_embedding.md``).
+* The paper contract (:mod:`featurelab.experiment`): :class:`Config`, :data:`PRESETS`, :data:`SMOKE`,
+  :func:`run`, :func:`claim_values`, :data:`CLAIMS`, :data:`SWAPS` (``featurelab calibrate unified_embedding``).
 
 Simplified vs the paper: one chunk per field (no variable dimensions, no multi-table sharding), a plain MLP
 instead of the production models, synthetic data instead of Criteo/Avazu/Movielens.
@@ -35,7 +36,6 @@ instead of the production models, synthetic data instead of Criteo/Avazu/Moviele
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -44,28 +44,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from featurelab.base import ParameterError, progress
+from featurelab.claims import ClaimSpec
 from featurelab.clicklog import ClickLog, auc, make_clicklog
-from featurelab.run import ParameterError
-from featurelab.train import progress as progress_bar
+from featurelab.ensemble import EnsembleMLP
+from featurelab.experiment import Knobs, Swap, knob
 
 __all__ = [
+    "CLAIMS",
     "PRESETS",
+    "SMOKE",
     "STRATEGIES",
-    "THRESHOLDS",
-    "BudgetResult",
+    "SWAPS",
+    "Config",
     "EmbeddingMLP",
-    "UEConfig",
+    "Result",
     "claim_values",
     "collision_rates",
     "make_log",
     "row_index",
-    "run_budgets",
+    "run",
     "salted_hash",
     "split_budget",
     "train_ensemble",
 ]
 
 STRATEGIES = ("equal", "fair", "unified", "unsalted", "full")
+BUDGETED = STRATEGIES[:-1]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -161,13 +166,14 @@ def collision_rates(x: np.ndarray, index: np.ndarray) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 2. The model: embedding → concat → MLP, batched over ensemble members
+# 2. The model: one table per member → concat of the field vectors → batched MLP
 # ----------------------------------------------------------------------------------------------------------
 class EmbeddingMLP(nn.Module):
     """``M`` independent models, each: table ``(rows, d)`` → concat of ``F`` field vectors → MLP → logit.
 
     ``forward(idx)``: ``idx`` ``(M, n, F)`` long rows into each member's table → ``(M, n)`` logits. The first
     dense layer sees field ``f`` in its own block of ``d`` inputs — the slot structure the paper's analysis uses.
+    Member ``m``'s table and MLP are drawn from ``seeds[m]`` alone.
     """
 
     def __init__(self, members: int, rows: int, n_fields: int, dim: int = 8, hidden: tuple[int, ...] = (64, 32),
@@ -176,34 +182,21 @@ class EmbeddingMLP(nn.Module):
         seeds = seeds if seeds is not None else list(range(members))
         if len(seeds) != members:
             raise ParameterError(f"need one seed per member, got {len(seeds)} for {members}")
-        sizes = [n_fields * dim, *hidden, 1]
-        tables, ws, bs = [], [[] for _ in sizes[1:]], [[] for _ in sizes[1:]]
-        for s in seeds:
-            g = torch.Generator().manual_seed(int(s))
-            tables.append(torch.randn(rows, dim, generator=g) * 0.05)
-            for j, (a, b) in enumerate(itertools.pairwise(sizes)):
-                ws[j].append((torch.rand(a, b, generator=g) * 2 - 1) / a**0.5)
-                bs[j].append(torch.zeros(1, b))
+        tables = [torch.randn(rows, dim, generator=torch.Generator().manual_seed(int(s))) * 0.05 for s in seeds]
         self.table = nn.Parameter(torch.stack(tables))  # (M, rows, d)
-        self.weights = nn.ParameterList([nn.Parameter(torch.stack(w)) for w in ws])  # (M, in, out)
-        self.biases = nn.ParameterList([nn.Parameter(torch.stack(b)) for b in bs])  # (M, 1, out)
+        self.mlp = EnsembleMLP(seeds, [n_fields * dim, *hidden, 1])
         self.dim = dim
 
     def forward(self, idx: Tensor) -> Tensor:
         m, n, f = idx.shape
         emb = torch.gather(self.table, 1, idx.reshape(m, n * f, 1).expand(m, n * f, self.dim))  # (M, n·F, d)
-        h = emb.reshape(m, n, f * self.dim)
-        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if j < len(self.weights) - 1:
-                h = F.relu(h)
-        return h.squeeze(-1)
+        return self.mlp(emb.reshape(m, n, f * self.dim)).squeeze(-1)  # field f in input slot f·d … f·d + d
 
 
 def train_ensemble(idx_train: Tensor, y_train: Tensor, idx_eval: list[Tensor], rows: int, seeds: list[int],
                    epochs: int = 3, batch: int = 512, lr: float = 3e-3, dim: int = 8,
                    hidden: tuple[int, ...] = (64, 32), device: torch.device | str = "cpu",
-                   desc: str = "train") -> list[np.ndarray]:
+                   desc: str = "train", enabled: bool | None = None) -> list[np.ndarray]:
     """Train ``M`` members (Adam, BCE) on their own row indices; return eval logits after every epoch.
 
     Args:
@@ -221,7 +214,7 @@ def train_ensemble(idx_train: Tensor, y_train: Tensor, idx_eval: list[Tensor], r
     g = torch.Generator().manual_seed(int(seeds[0]))  # one batch order for all members
     idx_train, y_train = idx_train.to(device), y_train.to(device)
     outs = [np.zeros((epochs, m, e.shape[1])) for e in idx_eval]
-    for ep in progress_bar(range(epochs), desc=desc):
+    for ep in progress(range(epochs), desc=desc, enabled=enabled):
         perm = torch.randperm(n, generator=g).to(device)
         for s in range(0, n, batch):
             b = perm[s:s + batch]
@@ -238,47 +231,47 @@ def train_ensemble(idx_train: Tensor, y_train: Tensor, idx_eval: list[Tensor], r
 
 
 # ----------------------------------------------------------------------------------------------------------
-# 3. The experiment
+# 3. The experiment (the paper contract)
 # ----------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class UEConfig:
+class Config(Knobs):
     """One scale's experiment (notebook knobs are the upper-case names).
 
     cardinalities: the informative fields (each value has a planted weight); n_rows: rows (train/valid/test
     = 70/10/20 %); budgets: table rows as fractions of the total vocabulary ``Σ K_f``; strategies: compared
     at every budget; epochs, batch, lr, dim, hidden: the model and its training; n_seeds: seeds per run;
-    full_reference: also train exact (unbudgeted) tables, ``Σ K_f`` rows.
+    full_reference: also train exact (unbudgeted) tables, ``Σ K_f`` rows. method: the strategy the claims are
+    measured on (the swaps put a per-field split in its place); fresh_init: train the method's arm at the
+    smallest budget from initial weights independent of the other arms (the noise null: with ``method="equal"``
+    the claim then compares two equal splits that differ only in their random initialisation).
     """
 
-    cardinalities: tuple[int, ...] = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 40000)
-    n_rows: int = 40_000
-    budgets: tuple[float, ...] = (0.01, 0.05)
-    strategies: tuple[str, ...] = ("equal", "fair", "unified", "unsalted")
-    n_seeds: int = 2
-    epochs: int = 3
-    batch: int = 1024
-    lr: float = 5e-3
-    dim: int = 8
-    hidden: tuple[int, ...] = (64, 32)
-    effect: float = 0.5
-    zipf: float = 1.1
+    cardinalities: tuple[int, ...] = knob((10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 40000), lo=2,
+                                          doc="values per informative field")
+    n_rows: int = knob(40_000, lo=1000, doc="rows per log")
+    budgets: tuple[float, ...] = knob((0.01, 0.05), lo=0.0, lo_open=True, hi=1.0,
+                                      doc="table rows as a fraction of the vocabulary")
+    strategies: tuple[str, ...] = knob(("equal", "fair", "unified", "unsalted"), choices=BUDGETED)
+    n_seeds: int = knob(2, lo=1, doc="independent logs per run")
+    epochs: int = knob(3, lo=1)
+    batch: int = knob(1024, lo=1)
+    lr: float = knob(5e-3, lo=0.0, lo_open=True)
+    dim: int = knob(8, lo=1, doc="embedding dimension")
+    hidden: tuple[int, ...] = knob((64, 32), lo=1)
+    effect: float = knob(0.5, lo=0.0, lo_open=True, doc="std of the planted per-field logit")
+    zipf: float = knob(1.1, lo=0.0, lo_open=True)
     full_reference: bool = False
+    method: str = knob("unified", choices=BUDGETED, doc="the strategy the claims are measured on")
+    fresh_init: bool = False
 
-    def __post_init__(self) -> None:
-        if len(self.cardinalities) < 2 or min(self.cardinalities) < 2:
-            raise ParameterError("need at least 2 fields, each with cardinality >= 2")
-        if self.n_rows < 1000:
-            raise ParameterError(f"n_rows must be >= 1000, got {self.n_rows}")
-        if not self.budgets or not all(0 < b <= 1 for b in self.budgets):
-            raise ParameterError(f"budgets are fractions of the vocabulary in (0, 1], got {self.budgets}")
-        bad = [s for s in self.strategies if s not in STRATEGIES or s == "full"]
-        if bad:
-            raise ParameterError(f"unknown budgeted strategies {bad}; use {', '.join(STRATEGIES[:-1])}")
-        for name in ("n_seeds", "epochs", "batch", "dim"):
-            if getattr(self, name) < 1:
-                raise ParameterError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ParameterError(f"lr must be positive, got {self.lr}")
+    def validate(self) -> None:
+        if len(self.cardinalities) < 2:
+            raise ParameterError(f"CARDINALITIES needs at least 2 fields, got {self.cardinalities}")
+        if not self.budgets or not self.strategies:
+            raise ParameterError("BUDGETS and STRATEGIES must not be empty")
+        missing = [s for s in ("equal", "fair", self.method) if s not in self.strategies]
+        if missing:
+            raise ParameterError(f"STRATEGIES must include {missing} (the claims compare them)")
 
     @property
     def vocabulary(self) -> int:
@@ -286,61 +279,69 @@ class UEConfig:
 
 
 PRESETS = {
-    "small": UEConfig(),
-    "full": UEConfig(cardinalities=(10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
-                                    200000), n_rows=400_000, budgets=(0.005, 0.01, 0.02, 0.05, 0.1),
-                     n_seeds=3, epochs=4, batch=2048, full_reference=True),
+    "small": Config(),
+    "full": Config(cardinalities=(10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+                                  200000), n_rows=400_000, budgets=(0.005, 0.01, 0.02, 0.05, 0.1),
+                   n_seeds=3, epochs=4, batch=2048, full_reference=True),
 }
-
-# calibrated over 12 seed sets (results/calibration/unified_embedding.md); each is a mean over the run's seeds
-# salting_5pct is reported, not asserted (its 2-seed mean fell to +0.004 in one of 20 sets)
-THRESHOLDS = {"unified_vs_equal_1pct": 0.010, "unified_vs_fair_1pct": 0.005}
+SMOKE = {"n_rows": 4000, "n_seeds": 1, "epochs": 1}
 
 
-def make_log(cfg: UEConfig, seed: int) -> ClickLog:
+def make_log(cfg: Config, seed: int) -> ClickLog:
     """The click log of one seed: ``cfg.cardinalities`` informative fields, nothing else."""
     return make_clicklog(cfg.n_rows, informative=cfg.cardinalities, interaction=(), id_noise=(), noise=(),
                          effect=cfg.effect, zipf=cfg.zipf, seed=seed)
 
 
 @dataclass
-class BudgetResult:
+class Result:
     """Test AUC per (budget, strategy) and seed, read at the epoch with the best validation AUC.
 
-    ``auc[(budget, strategy)]``: ``(S,)``; ``auc_full``: ``(S,)`` (exact tables); ``bayes``: ``(S,)`` AUC of the
-    true logit; ``collisions[(budget, strategy)]``: intra/inter rates on the first seed's training rows.
+    ``auc[(budget, strategy)]``: ``(S,)``; ``auc_method``: ``(S,)`` the claims' arm (``cfg.method`` at the
+    smallest budget; its own members when ``cfg.fresh_init``); ``auc_full``: ``(S,)`` (exact tables, or NaN);
+    ``bayes``: ``(S,)`` AUC of the true logit; ``collisions[(budget, strategy)]``: intra/inter rates on the first
+    seed's training rows.
     """
 
+    cfg: Config
     seeds: list[int]
-    budgets: tuple[float, ...]
-    strategies: tuple[str, ...]
     rows: dict[float, int]
     auc: dict[tuple[float, str], np.ndarray] = field(default_factory=dict)
+    auc_method: np.ndarray | None = None
     auc_full: np.ndarray | None = None
     bayes: np.ndarray | None = None
     collisions: dict[tuple[float, str], dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def budgets(self) -> tuple[float, ...]:
+        return self.cfg.budgets
 
-def run_budgets(cfg: UEConfig, seeds: list[int], device: torch.device | str = "cpu",
-                with_full: bool | None = None) -> BudgetResult:
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return self.cfg.strategies
+
+
+FRESH = 1_000_003  # offset of the fresh-init seeds (an independent stream)
+
+
+def run(cfg: Config, seeds: list[int], *, device: torch.device | str = "cpu", progress: bool | None = None
+        ) -> Result:
     """Train every (seed, budget, strategy) as members of one ensemble (each seed with its own log), plus the
-    exact-table reference per seed; read test AUC at each member's best validation epoch.
-
-    All members of one seed start from the same initial weights, so the arms differ only in their row
-    indices (a paired comparison).
-    """
+    exact-table reference per seed if ``cfg.full_reference``; read test AUC at each member's best validation
+    epoch. All members of one seed start from the same initial weights (so the arms differ only in their row
+    indices: a paired comparison), except the fresh-init arm of the noise null."""
     start = time.perf_counter()
-    with_full = cfg.full_reference if with_full is None else with_full
     card = np.asarray(cfg.cardinalities)
     rows = {b: max(len(card), round(b * cfg.vocabulary)) for b in cfg.budgets}
+    lo = min(cfg.budgets)
     combos = [(b, s) for b in cfg.budgets for s in cfg.strategies]
-    res = BudgetResult(list(seeds), cfg.budgets, cfg.strategies, rows)
+    res = Result(cfg, list(seeds), rows)
     res.auc = {c: np.zeros(len(seeds)) for c in combos}
-    res.auc_full, res.bayes = np.zeros(len(seeds)), np.zeros(len(seeds))
+    res.auc_full, res.bayes = np.full(len(seeds), np.nan), np.zeros(len(seeds))
     n_tr, n_va = int(0.7 * cfg.n_rows), int(0.8 * cfg.n_rows)
     parts = [slice(0, n_tr), slice(n_tr, n_va), slice(n_va, None)]
-    members: dict[str, list] = {"budgeted": [], "full": []}  # (seed position, arm, idx (N, F), y (N,))
+    members: dict[str, list] = {"budgeted": [], "full": []}  # (seed position, arm, idx (N, F), y (N,), init seed)
     for i, seed in enumerate(seeds):
         log = make_log(cfg, seed)
         res.bayes[i] = auc(log.y[parts[2]], log.logit[parts[2]])
@@ -348,9 +349,13 @@ def run_budgets(cfg: UEConfig, seeds: list[int], device: torch.device | str = "c
             idx = row_index(log.x, card, rows[c[0]], c[1])
             if i == 0:
                 res.collisions[c] = collision_rates(log.x[parts[0]], idx[parts[0]])
-            members["budgeted"].append((i, c, idx, log.y))
-        if with_full:
-            members["full"].append((i, (1.0, "full"), row_index(log.x, card, cfg.vocabulary, "full"), log.y))
+            members["budgeted"].append((i, c, idx, log.y, seed))
+        if cfg.fresh_init:
+            idx = row_index(log.x, card, rows[lo], cfg.method)
+            members["budgeted"].append((i, (lo, "method"), idx, log.y, seed + FRESH))
+        if cfg.full_reference:
+            members["full"].append((i, (1.0, "full"), row_index(log.x, card, cfg.vocabulary, "full"), log.y, seed))
+    method_auc = np.zeros(len(seeds))
     for group, table_rows in (("budgeted", max(rows.values())), ("full", cfg.vocabulary)):
         mem = members[group]
         if not mem:
@@ -358,28 +363,56 @@ def run_budgets(cfg: UEConfig, seeds: list[int], device: torch.device | str = "c
         idx = torch.from_numpy(np.stack([m[2] for m in mem]).astype(np.int32))  # (M, N, F); int32 saves memory
         y = np.stack([m[3] for m in mem])  # (M, N)
         val, test = train_ensemble(idx[:, parts[0]], torch.from_numpy(y[:, parts[0]].astype(np.float32)),
-                                   [idx[:, parts[1]], idx[:, parts[2]]], table_rows,
-                                   [seeds[m[0]] for m in mem], cfg.epochs, cfg.batch, cfg.lr, cfg.dim,
-                                   cfg.hidden, device, desc=f"{group}: {len(mem)} models")
-        for j, (i, c, _, _) in enumerate(mem):
+                                   [idx[:, parts[1]], idx[:, parts[2]]], table_rows, [m[4] for m in mem],
+                                   cfg.epochs, cfg.batch, cfg.lr, cfg.dim, cfg.hidden, device,
+                                   desc=f"{group}: {len(mem)} models", enabled=progress)
+        for j, (i, c, _, _, _) in enumerate(mem):
             best = int(np.argmax([auc(y[j, parts[1]], val[e, j]) for e in range(cfg.epochs)]))
             a = auc(y[j, parts[2]], test[best, j])
             if c[1] == "full":
                 res.auc_full[i] = a
+            elif c[1] == "method":
+                method_auc[i] = a
             else:
                 res.auc[c][i] = a
+    res.auc_method = method_auc if cfg.fresh_init else res.auc[(lo, cfg.method)].copy()
     res.seconds = time.perf_counter() - start
     return res
 
 
-def claim_values(res: BudgetResult, method: str = "unified") -> dict[str, np.ndarray]:
-    """Per-seed AUC gains of ``method`` over the equal and the fair split at the smallest budget (1 % at small),
-    and over its unsalted ablation at the largest budget (5 % at small; reported, not asserted).
-
-    ``method="equal"`` (the baseline in unified's place) or ``"unsalted"`` (the salt switched off) give the
-    swaps of the calibration record.
-    """
+def claim_values(res: Result) -> dict[str, np.ndarray]:
+    """Per-seed AUC gains of the claims' arm (``cfg.method``, the unified table unless a swap changed it) over the
+    equal and the fair split at the smallest budget (1 % at small); reported, not asserted: the same at the
+    largest budget and the salting gain (unified − unsalted) there."""
     lo, hi = min(res.budgets), max(res.budgets)
-    return {"unified_vs_equal_1pct": res.auc[(lo, method)] - res.auc[(lo, "equal")],
-            "unified_vs_fair_1pct": res.auc[(lo, method)] - res.auc[(lo, "fair")],
-            "salting_5pct": res.auc[(hi, method)] - res.auc[(hi, "unsalted")]}
+    out = {"unified_vs_equal_1pct": res.auc_method - res.auc[(lo, "equal")],
+           "unified_vs_fair_1pct": res.auc_method - res.auc[(lo, "fair")],
+           "unified_vs_fair_5pct": res.auc[(hi, res.cfg.method)] - res.auc[(hi, "fair")]}
+    if "unsalted" in res.strategies:
+        out["salting_5pct"] = res.auc[(hi, res.cfg.method)] - res.auc[(hi, "unsalted")]
+    return out
+
+
+# calibrated over 12 seed sets (results/calibration/unified_embedding.md); each is a mean over the run's seeds.
+# The 5 % comparisons (unified − fair, salting) are reported, not asserted: too close to 0 in some sets.
+CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("unified_vs_equal_1pct", "unified_vs_equal_1pct", ">=", 0.010,
+              "test AUC of the unified table minus per-field hashing with an equal split, budget 1 % of the "
+              "vocabulary (mean over the run's logs)",
+              "Pareto-better than per-feature hashing on Criteo, Avazu, Movielens (§5, Pareto figures; gains read "
+              "off plots, no table number)"),
+    ClaimSpec("unified_vs_fair_1pct", "unified_vs_fair_1pct", ">=", 0.005,
+              "test AUC of the unified table minus a fair cardinality-aware split (small fields exact), budget 1 %"),
+)
+
+SWAPS: tuple[Swap, ...] = (
+    Swap("equal_null", {"method": "equal", "fresh_init": True}, ("unified_vs_equal_1pct", "unified_vs_fair_1pct"),
+         "null", "the equal split, retrained from independent initial weights, in the unified table's place"),
+    Swap("fair_null", {"method": "fair", "fresh_init": True}, ("unified_vs_equal_1pct", "unified_vs_fair_1pct"),
+         "null", "the fair split, retrained from independent initial weights, in the unified table's place "
+         "(the strongest per-field split)"),
+    Swap("unsalted", {"method": "unsalted"}, (), "mechanism",
+         "the shared table without the per-field salt (reported: at 1 % the gain comes from sharing, not salting)"),
+    Swap("equal_split", {"method": "equal"}, ("unified_vs_equal_1pct",), "sanity",
+         "the equal split's own arm in unified's place (its gain over itself is 0 by construction)"),
+)
