@@ -39,9 +39,13 @@ def test_not_headless_needs_a_kernel(monkeypatch):
     assert widgets.is_headless()  # plain pytest: no IPython kernel
 
 
-def test_show_source_shows_real_code():
+def test_show_source_shows_real_code_once(monkeypatch):
+    from IPython import display as ipd
+
     from featurelab import show_source
     from featurelab.train import accuracy
 
-    code = show_source(accuracy)
-    assert "def accuracy" in getattr(code, "data", code)
+    shown = []
+    monkeypatch.setattr(ipd, "display", lambda obj: shown.append(obj))
+    assert show_source(accuracy) is None  # returns nothing: a cell ending in it shows the listing once
+    assert len(shown) == 1 and "def accuracy" in shown[0].data
