@@ -109,16 +109,26 @@ def _select(args: argparse.Namespace) -> list[catalog.Paper]:
     return papers
 
 
-def _scale_seed(args: argparse.Namespace) -> tuple[str, int]:
-    if args.scale not in SCALES:
-        raise UsageError(f"unknown scale {args.scale!r}; use one of {', '.join(SCALES)}")
+def _check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise UsageError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
+    return scale
+
+
+def _int_arg(value: str, what: str, minimum: int) -> int:
+    """``value`` as an int ≥ ``minimum``; a one-line usage error naming ``what`` otherwise."""
+    kind = "a non-negative" if minimum == 0 else "a positive"
     try:
-        seed = int(args.seed)
+        n = int(value)
     except ValueError:
-        raise UsageError(f"seed must be a non-negative integer, got {args.seed!r}") from None
-    if seed < 0:
-        raise UsageError(f"seed must be a non-negative integer, got {seed}")
-    return args.scale, seed
+        raise UsageError(f"{what} must be {kind} integer, got {value!r}") from None
+    if n < minimum:
+        raise UsageError(f"{what} must be {kind} integer, got {n}")
+    return n
+
+
+def _scale_seed(args: argparse.Namespace) -> tuple[str, int]:
+    return _check_scale(args.scale), _int_arg(args.seed, "seed", 0)
 
 
 def _out_dir(path: str) -> Path:
@@ -178,14 +188,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .base import ParameterError
     from .calibrate import calibrate, default_out
 
-    if args.scale not in SCALES:
-        raise UsageError(f"unknown scale {args.scale!r}; use one of {', '.join(SCALES)}")
-    try:
-        n = int(args.seed_sets)
-    except ValueError:
-        raise UsageError(f"--seed-sets must be a positive integer, got {args.seed_sets!r}") from None
-    if n < 1:
-        raise UsageError(f"--seed-sets must be a positive integer, got {n}")
+    _check_scale(args.scale)
+    n = _int_arg(args.seed_sets, "--seed-sets", 1)
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {args.workers}")
     papers = _select(args)
@@ -212,8 +216,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .base import ParameterError
     from .sweep import parse_grid, parse_seeds, sweep
 
-    if args.scale not in SCALES:
-        raise UsageError(f"unknown scale {args.scale!r}; use one of {', '.join(SCALES)}")
+    _check_scale(args.scale)
     if args.workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {args.workers}")
     args.all, args.module, args.notebooks = False, None, [args.notebook]
