@@ -304,7 +304,7 @@ def rewrite_links(text: str, page: str, staged: set[str]) -> str:
             return m.group(0)
         path, _, frag = target.partition("#")
         resolved = _normalise(str(Path(page).parent / path))
-        if resolved in staged:
+        if resolved in staged or resolved.startswith("_assets/"):  # staged pages and the site's own assets
             return m.group(0)
         return f"{m.group(1)}{BLOB_URL}/{resolved}{'#' + frag if frag else ''}{m.group(3)}"
 
@@ -434,4 +434,28 @@ def build_site(out: Path = Path("runs/site"), run: Path | None = None, quiet: bo
     if proc.returncode != 0 or not (html_dir / "index.html").is_file():
         tail = ((proc.stdout or "") + (proc.stderr or ""))[-4000:] if quiet else ""
         raise SiteError(f"jupyter-book build failed (exit {proc.returncode}){': ' + tail if tail else ''}")
+    for page in html_dir.rglob("*.html"):
+        dedupe_inline_scripts(page)
     return html_dir
+
+
+def dedupe_inline_scripts(page: Path) -> None:
+    """Drop repeated identical inline ``<script>`` lines from a built page.
+
+    sphinx-thebe 0.3.1 (pulled in by Jupyter Book 1.0) adds its inline configuration
+    (``const THEBE_JS_URL = …``) once per read pass, so Jupyter Book's pages declare the same ``const``
+    twice and the browser reports a page error on every page. The second copy is removed.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    changed = False
+    for line in page.read_text().splitlines(keepends=True):
+        key = line.strip()
+        if key.startswith("<script>") and key.endswith("</script>"):
+            if key in seen:
+                changed = True
+                continue
+            seen.add(key)
+        out.append(line)
+    if changed:
+        page.write_text("".join(out))

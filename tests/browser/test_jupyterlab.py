@@ -61,7 +61,8 @@ def test_jupyterlab_runs_notebook_and_widget_is_live(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
-         "--ServerApp.port_retries=0", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
+         "--ServerApp.port_retries=0", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+        + (["--allow-root"] if os.geteuid() == 0 else []),  # CI machines may run as root
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     try:
         base = f"http://127.0.0.1:{port}"
