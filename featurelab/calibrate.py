@@ -89,10 +89,13 @@ def calibrate(slug_or_module: str, seed_sets: int = 12, scale: str = "small", wo
 
     ``slug_or_module``: a catalog slug (``"outrank"``) or a dotted module name implementing the contract.
     """
-    if seed_sets < 1:
-        raise ParameterError(f"--seed-sets must be >= 1, got {seed_sets}")
-    if scale not in ("small", "full"):
-        raise ParameterError(f"--scale must be 'small' or 'full', got {scale!r}")
+    (record,) = calibrate_many([slug_or_module], seed_sets=seed_sets, scale=scale, workers=workers, out=out,
+                               echo=echo, show_progress=show_progress, scheduler=scheduler, executor=executor)
+    return record
+
+
+def _prepare(slug_or_module: str, scale: str) -> tuple[str, Any, str, list[tuple[str, Any, dict]]]:
+    """``(module name, paper module, slug, arms)``; raises :class:`ParameterError` if the contract is broken."""
     if "." in slug_or_module:
         module, paper = slug_or_module, _import(slug_or_module)
     else:
@@ -103,35 +106,68 @@ def calibrate(slug_or_module: str, seed_sets: int = 12, scale: str = "small", wo
     if errs:
         raise ParameterError(f"{slug} does not implement the paper contract (featurelab/experiment.py): "
                              + "; ".join(errs))
-    arms = arms_of(paper, scale)
-    tasks = [(module, scale, arm, k) for arm, _, _ in arms for k in range(seed_sets)]
+    return module, paper, slug, arms_of(paper, scale)
+
+
+def calibrate_many(slugs: Sequence[str], seed_sets: int = 12, scale: str = "small", workers: int | None = None,
+                   out: Path | None = None, echo: Callable[[str], Any] = print, show_progress: bool | None = None,
+                   scheduler: str | None = None, executor: Any = None) -> list[dict]:
+    """Calibrate several papers as one batch of tasks; return their records in the order given.
+
+    Every run (paper × arm × seed set) is one task, and all papers' tasks are submitted together, so a cluster
+    with more workers than one paper has runs keeps them all busy. A paper's record is written as soon as its
+    last run finishes; its ``seconds_total`` is the wall time from the start of the batch to that moment.
+    """
+    if seed_sets < 1:
+        raise ParameterError(f"--seed-sets must be >= 1, got {seed_sets}")
+    if scale not in ("small", "full"):
+        raise ParameterError(f"--scale must be 'small' or 'full', got {scale!r}")
+    prepared = [_prepare(s, scale) for s in slugs]
+    tasks: list[tuple[str, str, str, int]] = []
+    owner: list[int] = []
+    for j, (module, _, _, arms) in enumerate(prepared):
+        for arm, _, _ in arms:
+            for k in range(seed_sets):
+                tasks.append((module, scale, arm, k))
+                owner.append(j)
     own = executor is None
     ex = Executor(workers=workers, scheduler=scheduler) if own else executor
-    echo(f"calibrating {slug}: {len(arms)} arms × {seed_sets} seed sets at scale {scale}, {ex.describe()}")
+    for _, _, slug, arms in prepared:
+        echo(f"calibrating {slug}: {len(arms)} arms × {seed_sets} seed sets at scale {scale}, {ex.describe()}")
+    out = Path(out) if out is not None else default_out()
     start = time.perf_counter()
-    runs: list[dict] = []
-    bar = progress(total=len(tasks), desc=f"calibrate {slug}", enabled=show_progress)
+    runs: list[list[dict]] = [[] for _ in prepared]
+    left = [owner.count(j) for j in range(len(prepared))]
+    records: list[dict | None] = [None] * len(prepared)
+    desc = f"calibrate {prepared[0][2]}" if len(prepared) == 1 else f"calibrate {len(prepared)} papers"
+    bar = progress(total=len(tasks), desc=desc, enabled=show_progress)
     if own:
         ex.__enter__()
     try:
         for i, out_i in ex.map(run_arm, tasks):
+            j = owner[i]
             if isinstance(out_i, Exception):
-                raise RuntimeError(f"{slug}: arm {tasks[i][2]!r}, seed set {tasks[i][3]} raised "
+                raise RuntimeError(f"{prepared[j][2]}: arm {tasks[i][2]!r}, seed set {tasks[i][3]} raised "
                                    f"{type(out_i).__name__}: {out_i}") from out_i
-            runs.append(out_i)
+            runs[j].append(out_i)
+            left[j] -= 1
             bar.update(1)
+            if left[j] == 0:
+                _, paper, slug, arms = prepared[j]
+                n_workers = ex.workers if not ex.scheduler else 0
+                record = build_record(paper, slug, scale, seed_sets, arms, runs[j], time.perf_counter() - start,
+                                      n_workers)
+                write_record(record, out)
+                records[j] = record
+                v = record["verdict"]
+                echo(f"  {'OK ' if v['ok'] else 'NOT OK'} {slug}: {record['seconds_total']:.0f} s; "
+                     + "; ".join(v["problems"] or ["method passes every claim in every set; "
+                                                   "every claim broken by a swap"]))
     finally:
         bar.close()
         if own:
             ex.__exit__(None, None, None)
-    workers = ex.workers if not ex.scheduler else 0
-    record = build_record(paper, slug, scale, seed_sets, arms, runs, time.perf_counter() - start, workers)
-    out = Path(out) if out is not None else default_out()
-    write_record(record, out)
-    v = record["verdict"]
-    echo(f"  {'OK ' if v['ok'] else 'NOT OK'} {slug}: {record['seconds_total']:.0f} s; "
-         + "; ".join(v["problems"] or ["method passes every claim in every set; every claim broken by a swap"]))
-    return record
+    return [r for r in records if r is not None]
 
 
 def build_record(paper: Any, slug: str, scale: str, seed_sets: int, arms: Sequence[tuple[str, Any, dict]],

@@ -186,7 +186,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .base import ParameterError
-    from .calibrate import calibrate, default_out
+    from .calibrate import calibrate_many, default_out
 
     _check_scale(args.scale)
     n = _int_arg(args.seed_sets, "--seed-sets", 1)
@@ -200,11 +200,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     start, bad = time.perf_counter(), []
     try:
-        with Executor(workers=args.workers, scheduler=args.scheduler) as ex:  # one cluster for every paper
-            for p in papers:
-                record = calibrate(p.slug, seed_sets=n, scale=args.scale, out=out, executor=ex)
-                if not record["verdict"]["ok"]:
-                    bad.append(p.slug)
+        with Executor(workers=args.workers, scheduler=args.scheduler) as ex:  # one batch of tasks, every paper
+            records = calibrate_many([p.slug for p in papers], seed_sets=n, scale=args.scale, out=out, executor=ex)
+            bad = [r["slug"] for r in records if not r["verdict"]["ok"]]
     except ParameterError as exc:
         raise UsageError(str(exc)) from None
     print(f"\n{len(papers) - len(bad)} of {len(papers)} papers meet the criteria "

@@ -94,6 +94,17 @@ def test_calibrate_reports_broken_and_unbroken_claims(tmp_path):
     assert "does NOT meet the criteria" in md and "Design note: a fake." in md and "/tmp" not in md
 
 
+def test_calibrate_many_batches_papers_and_matches_one_by_one(tmp_path):
+    from featurelab.calibrate import calibrate_many
+
+    quiet = dict(seed_sets=3, workers=1, echo=lambda s: None, show_progress=False)
+    both = calibrate_many(["fakes.fake_paper", "fakes.fake_paper_b"], out=tmp_path / "batch", **quiet)
+    alone = calibrate("fakes.fake_paper_b", out=tmp_path / "alone", **quiet)
+    assert [r["slug"] for r in both] == ["fake_paper", "fake_paper_b"]
+    assert {a["name"]: a["values"] for a in both[1]["arms"]} == {a["name"]: a["values"] for a in alone["arms"]}
+    assert (tmp_path / "batch" / "fake_paper.json").is_file() and (tmp_path / "batch" / "fake_paper_b.md").is_file()
+
+
 def test_calibrate_errors():
     with pytest.raises(ParameterError, match="seed-sets"):
         calibrate("fakes.fake_paper", seed_sets=0)
