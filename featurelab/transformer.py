@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from .run import ParameterError
 
-__all__ = ["EncoderBlock", "TinyEncoder", "causal_mask"]
+__all__ = ["EncoderBlock", "TinyEncoder", "causal_mask", "coupling_coefficient", "layernorm_jacobian", "ov_pullback",
+           "unembed_observable"]
 
 
 class EncoderBlock(nn.Module):
@@ -90,3 +91,84 @@ class TinyEncoder(nn.Module):
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
     """The autoregressive mask: position ``i`` attends to ``j ≤ i``. ``(T, T)`` bool."""
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading feature vectors off the weights (observable propagation, Dunefsky & Cohan 2024). Used by
+# ``notebooks/03_reading_features/03_observable_propagation.ipynb`` via
+# :mod:`featurelab.papers.observable_propagation`. Row-vector convention: a head maps a residual row ``x`` to
+# ``x @ w_v @ w_o``, the unembedding maps ``r`` to ``r @ w_u.T``.
+# ----------------------------------------------------------------------------------------------------------
+def unembed_observable(w_u: Tensor, n: Tensor, ln_weight: Tensor | None = None) -> Tensor:
+    """The residual-stream direction an observable ``n`` reads through the unembedding (and a final LayerNorm).
+
+    For logits ``l = LN(r) @ w_u.T + b``, ``n·l = (γ ⊙ W_Uᵀ n)·(r − mean(r))/σ(r) + const``. This returns
+    ``P(γ ⊙ W_Uᵀ n)`` with ``P = I − 11ᵀ/d`` the centring projection (γ folded in, the mean direction removed);
+    only the positive scale ``1/σ(r)`` is left out, so the *direction* is exact. Without ``ln_weight`` it is
+    plain ``W_Uᵀ n`` (the "logit lens" direction, no LayerNorm).
+
+    Args:
+        w_u: ``(V_out, d)`` unembedding weight (``nn.Linear(d, V_out).weight``). n: ``(V_out,)`` observable.
+        ln_weight: ``(d,)`` the final LayerNorm's γ, or None for a model without one.
+
+    Returns:
+        ``(d,)``.
+    """
+    if w_u.ndim != 2 or n.shape != (w_u.shape[0],):
+        raise ParameterError(f"w_u must be (V_out, d) and n (V_out,); got {tuple(w_u.shape)} and {tuple(n.shape)}")
+    u = n.to(w_u.dtype) @ w_u
+    if ln_weight is not None:
+        if ln_weight.shape != u.shape:
+            raise ParameterError(f"ln_weight must be ({u.shape[0]},), got {tuple(ln_weight.shape)}")
+        u = ln_weight * u
+        u = u - u.mean()
+    return u
+
+
+def ov_pullback(w_v: Tensor, w_o: Tensor, y: Tensor) -> Tensor:
+    """Pull a feature vector back through attention heads' OV circuits: ``y_h = W_V,h W_O,h y``.
+
+    With the attention pattern held fixed, a head adds ``a · x @ w_v @ w_o`` to the residual stream for a
+    source token ``x`` it attends to with weight ``a``; so ``y·(that) = a · (w_v @ w_o @ y)·x``. In the paper's
+    column convention this is ``y_h = W_V,hᵀ W_O,hᵀ y`` (Dunefsky & Cohan, Sec. 3).
+
+    Args:
+        w_v: ``(d, d_head)`` or ``(H, d, d_head)``. w_o: ``(d_head, d)`` or ``(H, d_head, d)``. y: ``(d,)``.
+
+    Returns:
+        ``(d,)``, or ``(H, d)`` for stacked heads.
+    """
+    if w_v.ndim != w_o.ndim or w_v.ndim not in (2, 3) or w_v.shape[-1] != w_o.shape[-2] \
+            or w_v.shape[-2] != w_o.shape[-1] or y.shape != (w_o.shape[-1],):
+        raise ParameterError(f"need w_v (H, d, d_head), w_o (H, d_head, d), y (d,) (H optional); got "
+                             f"{tuple(w_v.shape)}, {tuple(w_o.shape)}, {tuple(y.shape)}")
+    return (w_v @ (w_o @ y).unsqueeze(-1)).squeeze(-1)
+
+
+def coupling_coefficient(y1: Tensor, y2: Tensor) -> Tensor:
+    """``C(y1, y2) = <y1, y2> / ||y1||²`` (Dunefsky & Cohan, Sec. 3.3): for isotropic ``x``, the expected
+    ``y2·x`` given ``y1·x = 1``. Not symmetric. ``y1 = 0`` raises."""
+    n1 = (y1 * y1).sum()
+    if float(n1) == 0.0:
+        raise ParameterError("coupling_coefficient: y1 is the zero vector")
+    return (y1 * y2).sum() / n1
+
+
+def layernorm_jacobian(x: Tensor, weight: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Jacobian ``∂LN(x)/∂x`` of ``LN(x) = γ ⊙ (x − μ)/σ + β`` at one point ``x`` of shape ``(d,)``: ``(d, d)``.
+
+    ``J = diag(γ) (I − 11ᵀ/d − x̂x̂ᵀ/d) / σ`` with ``x̂ = (x − μ)/σ`` and ``σ = sqrt(var(x) + eps)`` (population
+    variance, as ``nn.LayerNorm``). A feature vector ``y`` read after the LayerNorm is read before it as ``Jᵀy``:
+    only the mean direction and the direction of ``x`` are removed, so in high dimension ``Jᵀy`` keeps almost
+    all of ``y``'s direction (the paper's Sec. 3.2 argument).
+    """
+    if x.ndim != 1:
+        raise ParameterError(f"x must be one vector (d,), got shape {tuple(x.shape)}")
+    d = x.shape[0]
+    mu = x.mean()
+    sigma = torch.sqrt(((x - mu) ** 2).mean() + eps)
+    xh = (x - mu) / sigma
+    j = (torch.eye(d, dtype=x.dtype) - torch.full((d, d), 1.0 / d, dtype=x.dtype) - torch.outer(xh, xh) / d) / sigma
+    if weight is not None:
+        j = weight[:, None] * j
+    return j

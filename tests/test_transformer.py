@@ -60,3 +60,76 @@ def test_bad_arguments_raise():
         enc(torch.randn(1, 3, 8), torch.ones(4, 4, dtype=torch.bool))
     with pytest.raises(ParameterError, match="at least one"):
         enc(torch.randn(1, 2, 8), torch.tensor([[True, False], [False, False]]))
+
+
+# ---------------------------------------------------------------------- observable propagation helpers
+from featurelab.transformer import coupling_coefficient, layernorm_jacobian, ov_pullback, unembed_observable  # noqa: E402
+
+
+def test_ov_pullback_reads_the_head_output_exactly():
+    torch.manual_seed(2)
+    w_v, w_o, w_u = torch.randn(3, 8, 4), torch.randn(3, 4, 8), torch.randn(5, 8)
+    n = torch.tensor([1.0, -1.0, 0.0, 0.0, 0.0])
+    y = ov_pullback(w_v, w_o, unembed_observable(w_u, n))
+    x = torch.randn(10, 8)
+    for h in range(3):  # y_hᵀx = nᵀ W_U W_O,h W_V,h x in the paper's column convention
+        torch.testing.assert_close(x @ y[h], (x @ w_v[h] @ w_o[h] @ w_u.T) @ n, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ov_pullback(w_v[1], w_o[1], unembed_observable(w_u, n)), y[1])
+
+
+def test_unembed_observable_folds_the_final_layernorm():
+    torch.manual_seed(3)
+    ln = torch.nn.LayerNorm(8)
+    with torch.no_grad():
+        ln.weight.copy_(torch.rand(8) + 0.5)
+        ln.bias.copy_(torch.randn(8))
+    w_u, n = torch.randn(4, 8), torch.tensor([0.0, 1.0, -1.0, 0.0])
+    u = unembed_observable(w_u, n, ln.weight.detach())
+    r = torch.randn(6, 8)
+    sigma = torch.sqrt(r.var(1, unbiased=False) + ln.eps)
+    const = (ln.bias.detach() @ w_u.T) @ n
+    torch.testing.assert_close((ln(r).detach() @ w_u.T) @ n, r @ u / sigma + const, atol=1e-4, rtol=1e-4)
+    assert abs(float(u.sum())) < 1e-5  # the mean direction is removed
+
+
+def test_coupling_coefficient_is_the_regression_slope_for_isotropic_inputs():
+    torch.manual_seed(4)
+    y1, y2 = torch.randn(16), torch.randn(16)
+    y2 = y2 + 0.7 * y1
+    x = torch.randn(200_000, 16)
+    a, b = x @ y1, x @ y2
+    slope = float((a * b).sum() / (a * a).sum())
+    assert abs(float(coupling_coefficient(y1, y2)) - slope) < 0.02
+    assert float(coupling_coefficient(y1, 2 * y1)) == pytest.approx(2.0)
+    with pytest.raises(ParameterError, match="zero"):
+        coupling_coefficient(torch.zeros(4), torch.ones(4))
+
+
+def test_layernorm_jacobian_matches_autograd_and_keeps_directions_in_high_dimension():
+    torch.manual_seed(5)
+    ln = torch.nn.LayerNorm(12)
+    with torch.no_grad():
+        ln.weight.copy_(torch.rand(12) + 0.5)
+    x = torch.randn(12, dtype=torch.float64)
+    auto = torch.autograd.functional.jacobian(lambda v: ln.double()(v), x)
+    torch.testing.assert_close(layernorm_jacobian(x, ln.weight.detach().double()), auto, atol=1e-8, rtol=1e-6)
+    j = layernorm_jacobian(x)
+    torch.testing.assert_close(j @ torch.ones(12, dtype=torch.float64), torch.zeros(12, dtype=torch.float64), atol=1e-10, rtol=0)
+    cos = []
+    for d in (4, 64, 256):  # the paper's Sec. 3.2 argument: Jᵀy keeps y's direction better as d grows
+        xs, ys = torch.randn(200, d, dtype=torch.float64), torch.randn(200, d, dtype=torch.float64)
+        c = [float(torch.nn.functional.cosine_similarity(ys[i], layernorm_jacobian(xs[i]).T @ ys[i], dim=0))
+             for i in range(200)]
+        cos.append(sum(c) / len(c))
+    assert cos[0] < cos[1] < cos[2] and cos[1] > 0.95
+
+
+def test_observable_helpers_reject_bad_shapes():
+    with pytest.raises(ParameterError):
+        ov_pullback(torch.randn(8, 4), torch.randn(3, 8), torch.randn(8))
+    with pytest.raises(ParameterError):
+        unembed_observable(torch.randn(4, 8), torch.randn(3))
+    with pytest.raises(ParameterError):
+        unembed_observable(torch.randn(4, 8), torch.randn(4), torch.randn(7))
+    with pytest.raises(ParameterError):
+        layernorm_jacobian(torch.randn(2, 3))
