@@ -102,3 +102,45 @@ def test_notebook_anatomy(paper):
         for o in c.outputs:
             assert o.output_type != "error", "committed outputs contain an error"
             assert len(json.dumps(o)) < MAX_OUTPUT_BYTES, "an output is too large"
+
+
+def display_math_inside_paragraphs(source: str) -> list[str]:
+    """Lines where a ``$$`` display equation touches text of the same paragraph.
+
+    Jupyter renders ``text\\n$$x$$`` as a display equation, but the site's MyST parser (Jupyter Book) reads it
+    as inline dollars and leaves raw ``$$`` in the page: display math must be its own paragraph.
+    """
+    lines = source.split("\n")
+    bad, i = [], 0
+    while i < len(lines):
+        text = lines[i].strip()
+        if text.startswith("$$"):
+            j = i
+            closed_here = len(text) > 2 and text.endswith("$$")
+            while not closed_here and j + 1 < len(lines):
+                j += 1
+                if lines[j].strip().endswith("$$"):
+                    break
+            if i > 0 and lines[i - 1].strip():
+                bad.append(lines[i].strip()[:60])
+            elif j + 1 < len(lines) and lines[j + 1].strip():
+                bad.append(lines[j].strip()[:60])
+            i = j + 1
+        else:
+            i += 1
+    return bad
+
+
+def test_display_math_check_catches_math_inside_a_paragraph():
+    assert display_math_inside_paragraphs("text\n$$x$$\nmore") == ["$$x$$"]
+    assert display_math_inside_paragraphs("text\n\n$$x$$\n\nmore") == []
+    assert display_math_inside_paragraphs("text\n\n$$\nx\n$$\nmore") == ["$$"]
+    assert display_math_inside_paragraphs("inline $x$ and $y$") == []
+
+
+@pytest.mark.parametrize("paper", AVAILABLE, ids=[p.slug for p in AVAILABLE])
+def test_display_math_is_its_own_paragraph(paper):
+    """So that the website typesets it as JupyterLab does (the browser check would find raw $$ otherwise)."""
+    nb = nbformat.read(paper.path, as_version=4)
+    bad = [line for cell in _cells(nb, "markdown") for line in display_math_inside_paragraphs(cell.source)]
+    assert not bad, f"{paper.slug}: put a blank line before and after these display equations: {bad}"

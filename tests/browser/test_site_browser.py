@@ -167,7 +167,10 @@ def check_report(page, problems: list[str]) -> None:
         text = row.inner_text() if row.count() else ""
         if p.status not in text:
             problems.append(f"report: row {p.slug} lacks its status {p.status}")
+    available = {p.slug for p in papers if p.available}
     for slug, by_scale in load_records().items():
+        if slug not in available:  # a record of a paper still being built is not shown as a result
+            continue
         rec = by_scale.get("small") or next(iter(by_scale.values()))
         cell = page.locator(f'tr.fl-paper[data-slug="{slug}"] td[data-col="passes"]')
         text = cell.inner_text() if cell.count() else ""
