@@ -44,7 +44,7 @@ prototypes exist and identical in every arm of a seed), and an image's distance 
 Simplifications for scale (named in the notebook): Fashion-MNIST 14×14 instead of CUB / Cars / Dogs at 224²;
 the trunk is the course's small CNN (:func:`featurelab.models.cnn`) pretrained for a few epochs on the same
 images instead of an ImageNet ResNet; 4 prototypes per class of 32 dimensions (paper: 10 per class, 64-d);
-one warm-up and two joint epochs, then one push and no last-layer-only stage (paper: 10 + 110 epochs, pushes
+one warm-up and six joint epochs, then one push and no last-layer-only stage (paper: 10 + 110 epochs, pushes
 every 10 epochs with last-layer optimisation); prototypes are normalised in the forward pass (a
 reparametrisation) instead of being renormalised after each optimiser step, since the course's one training
 loop (:func:`featurelab.train.fit`) has no post-step hook; no upsampling in the add-on layers.
@@ -98,7 +98,7 @@ class Config(Knobs):
     per_class: int = knob(4, lo=2, hi=20, doc="prototypes per class in each branch")
     pretrain_epochs: int = knob(3, lo=1, doc="plain-CNN epochs that train the trunk")
     warm_epochs: int = knob(1, lo=0, doc="epochs of add-on layers and prototypes only")
-    joint_epochs: int = knob(3, lo=0, doc="epochs of joint training, branches alternating by batch")
+    joint_epochs: int = knob(6, lo=0, doc="epochs of joint training, branches alternating by batch")
     batch_size: int = knob(64, lo=2)
     lr: float = knob(3e-3, lo=0.0, lo_open=True)
     trunk_lr_factor: float = knob(0.1, lo=0.0, hi=1.0, doc="trunk learning rate in the joint stage, as a fraction of LR")
