@@ -33,6 +33,7 @@ from torch import nn
 
 from . import features as ft
 from .base import ParameterError
+from .train import predict
 
 __all__ = ["Regularizer", "AMResult", "unit_objective", "unit_activations", "normalized_step", "tv_denoise",
            "gaussian_blur", "jitter", "maximize"]
@@ -88,14 +89,7 @@ def unit_activations(model: nn.Module, x: torch.Tensor, unit: int, layer: str | 
     """``(N,)`` activations of one unit over a dataset ``x``, without gradients (hooks of
     :func:`featurelab.features.capture`; ``layer=None`` reads the model's output)."""
     if layer is None:
-        with torch.no_grad():
-            was = model.training
-            model.eval()
-            try:
-                out = torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-            finally:
-                model.train(was)
-        return _reduce_unit(out.float().cpu(), unit, reduce)
+        return _reduce_unit(predict(model, x, batch_size).float().cpu(), unit, reduce)
     out = ft.capture(model, x, {"unit": layer}, batch_size=batch_size)["unit"]
     return _reduce_unit(out, unit, reduce)
 
