@@ -141,9 +141,28 @@ def test_collapse_guard_fails_the_claim_values():
     assert math.isnan(st.guarded(res, [0.2])[0])
 
 
-def test_swaps_only_change_the_closeness_term():
+def test_swaps_change_only_their_mechanism():
     base = st.PRESETS["small"]
+    want = {"no_closeness": {"close"}, "closeness_flipped": {"close"},
+            "tt_protopnet": {"close", "sep_support", "discr_support"}}
+    assert {s.name for s in st.SWAPS} == set(want)
     for swap in st.SWAPS:
         cfg = swap.apply(base)
         changed = {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}
-        assert changed == {"close"}, (swap.name, changed)
+        assert changed == want[swap.name], (swap.name, changed)
+    tt = next(s for s in st.SWAPS if s.name == "tt_protopnet").apply(base)
+    assert (tt.sep_support, tt.discr_support, tt.close) == (base.sep_trivial, base.discr, 0.0)
+
+
+def test_support_discrimination_knob_adds_the_trivial_term():
+    torch.manual_seed(0)
+    data = _tiny_split()
+    base = dataclasses.replace(st.PRESETS["small"], per_class=2)
+    _, trunk, ch = st.make_trunk(base, 10)
+    model = st.STProtoPNet(trunk, ch, base, 10)
+    logits, scores = model.support(model.trunk(data.x_train[:16]))
+    y = data.y_train[:16]
+    plain = st.branch_loss(model.support, logits, scores, y, base, "support")
+    more = st.branch_loss(model.support, logits, scores, y, dataclasses.replace(base, discr_support=1.0), "support")
+    dis = st.discrimination_loss(model.support.protos(), 10)
+    assert torch.isclose(more - plain, dis, atol=1e-5)

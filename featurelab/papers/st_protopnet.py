@@ -39,7 +39,11 @@ among the training images of its own class, so it can be shown as that image pat
 owns a support prototype's pushed patch should lie near the decision boundary, a trivial prototype's far from
 it. The boundary is that of a plain CNN (the pretrained trunk with its own linear head, trained before the
 prototypes exist and identical in every arm of a seed), and an image's distance to it is its logit margin
-``logit_own − max logit_other``. Claims compare median margins (:func:`claim_values`).
+``logit_own − max logit_other``. The claim compares the median margin of the support prototypes' nearest
+own-class training images with that of all training images (:func:`claim_values`); the paper's support ÷ trivial
+comparison is reported beside it. The T+T control (both branches with the trivial recipe, as the paper's
+ProtoPNet baseline) needs the knob ``discr_support``, the discrimination weight on the second branch (0 in the
+paper).
 
 Simplifications for scale (named in the notebook): Fashion-MNIST 14×14 instead of CUB / Cars / Dogs at 224²;
 the trunk is the course's small CNN (:func:`featurelab.models.cnn`) pretrained for a few epochs on the same
@@ -77,7 +81,8 @@ class Config(Knobs):
 
     Attributes:
         n_train, n_test: class-balanced Fashion-MNIST subsets (chosen by the run's first seed).
-        image_size: image side; the trunk's 7×7 map at 14 (one pooling before the last conv).
+        image_size: image side; with ``depth = 3`` the trunk's latent map is 3×3 at 14 (two poolings before the
+            last conv).
         width: channels of the trunk's first conv (the second has 2×); proto_dim: add-on output channels D.
         per_class: prototypes per class in each branch.
         pretrain_epochs: plain-CNN training of the trunk (its linear head is the reference boundary).
@@ -85,6 +90,8 @@ class Config(Knobs):
             and the trunk too (branches alternate by batch).
         clst, sep_trivial, sep_support, orth, l1, discr, close: the loss weights of the official settings.
             ``close = 0`` is the "mechanism off" swap: two branches that differ only in their separation weight.
+        discr_support: discrimination weight on the support branch (0 in the paper); with ``close = 0`` and
+            ``sep_support = sep_trivial`` it gives the T+T control, both branches with the trivial recipe.
         similarity: ``"cosine"`` (official ST-ProtoPNet) or ``"log"`` (original ProtoPNet, log((d+1)/(d+ε))).
         n_seeds: independent runs averaged by the claims.
     """
@@ -110,6 +117,8 @@ class Config(Knobs):
     l1: float = knob(1e-4, lo=0.0, hi=1.0, doc="L1 weight on wrong-class head connections")
     discr: float = knob(1.0, lo=-10.0, hi=10.0, doc="discrimination weight (trivial branch)")
     close: float = knob(1.0, lo=-10.0, hi=10.0, doc="closeness weight (support branch); 0 = mechanism off")
+    discr_support: float = knob(0.0, lo=-10.0, hi=10.0,
+                                doc="discrimination weight on the support branch (0 in the paper; 1 in the T+T control)")
     similarity: str = knob("cosine", choices=("cosine", "log"), doc="prototype similarity")
     n_seeds: int = knob(3, lo=1, doc="independent runs averaged by the claims")
 
@@ -254,7 +263,10 @@ def branch_loss(branch: Branch, logits: torch.Tensor, scores: torch.Tensor, y: t
             + cfg.l1 * l1)
     if kind == "trivial":
         return loss + cfg.sep_trivial * separation + cfg.discr * discrimination_loss(protos, c)
-    return loss + cfg.sep_support * separation + cfg.close * closeness_loss(protos, c)
+    loss = loss + cfg.sep_support * separation + cfg.close * closeness_loss(protos, c)
+    if cfg.discr_support:                                                         # the T+T control only
+        loss = loss + cfg.discr_support * discrimination_loss(protos, c)
+    return loss
 
 
 class AlternatingLoss:
@@ -378,8 +390,9 @@ def load_data(cfg: Config, seeds: list[int]) -> Split:
 
 
 def make_trunk(cfg: Config, n_classes: int) -> tuple[nn.Module, nn.Module, int]:
-    """``(reference CNN, trunk, trunk channels)``: :func:`featurelab.models.cnn` with widths ``(w, 2w)``; the trunk is
-    its conv part up to the last ReLU (before the last pooling), so 14×14 images give a 7×7 latent map."""
+    """``(reference CNN, trunk, trunk channels)``: :func:`featurelab.models.cnn` with widths ``(w, 2w, …)`` (``depth``
+    stages); the trunk is its conv part up to the last ReLU (before the last pooling), so 14×14 images give a 3×3
+    latent map at ``depth = 3``."""
     widths = tuple(cfg.width * 2 ** i for i in range(cfg.depth))
     net = cnn(1, n_classes, widths, image_size=cfg.image_size, hidden=64)
     trunk = net.features[:3 * cfg.depth - 1]                                      # (conv-relu-pool)^(depth-1), conv-relu
@@ -461,7 +474,8 @@ def distinct_patches(p: Push) -> int:
 
 def guarded(res: Result, values: list[float]) -> list[float]:
     """``values`` with a seed's entry set to NaN (a failing claim) when its support branch collapsed:
-    support-alone test accuracy < :data:`MIN_SUPPORT_ACC`, or distinct source images < half its prototypes."""
+    support-alone test accuracy < :data:`MIN_SUPPORT_ACC`, or distinct pushed patches < :data:`MIN_DISTINCT_FRACTION`
+    of its prototypes."""
     out = []
     for r, v in zip(res.runs, values):
         push_s = r.pushes["support"]
@@ -471,30 +485,35 @@ def guarded(res: Result, values: list[float]) -> list[float]:
 
 
 def claim_values(res: Result) -> dict[str, list[float]]:
-    """Per seed: the two claim ratios (guarded against collapse) and, reported only, the ingredients."""
+    """Per seed: the claim ratio (guarded against collapse) and, reported only, the other ratios and ingredients."""
     return {
+        "support_top_vs_random": guarded(res, res.ratio("support_top", "random")),
         "support_vs_trivial_top": guarded(res, res.ratio("support_top", "trivial_top")),
         "support_vs_trivial_own": guarded(res, res.ratio("support", "trivial", own=True)),
         "support_vs_trivial_source": res.ratio("support", "trivial"),
-        "support_top_vs_random": res.ratio("support_top", "random"),
         "trivial_top_vs_random": res.ratio("trivial_top", "random"),
         "acc_st": [r.acc["st"] for r in res.runs],
         "acc_support": [r.acc["support"] for r in res.runs],
         "acc_trivial": [r.acc["trivial"] for r in res.runs],
         "acc_cnn": [r.acc["cnn"] for r in res.runs],
+        "cross_cos_support": [r.cross_cos["support"] for r in res.runs],
+        "cross_cos_trivial": [r.cross_cos["trivial"] for r in res.runs],
         "distinct_support": [r.distinct_patches["support"] for r in res.runs],
     }
 
 
 BOTH = ("support_nearer_boundary",)
 
-# Threshold from prototype runs on seeds 100-107 (one seed each): the method's ratio was 0.39-0.82, the
-# no-closeness arm's 0.92-1.01 (results/calibration/notes/st_protopnet.md). The ST model's own-logit ratio
-# ("support_vs_trivial_own") overlapped between the two (0.28-1.02 vs 0.76-1.11) and is reported, not claimed.
+# Threshold from fresh prototype seed sets (seeds 5000-5017 as six sets of three, data from each set's first seed;
+# results/calibration/notes/st_protopnet.md): the method's set means were 0.79-0.97 (single seeds 0.37-1.35), the
+# no-closeness arm's 1.51-1.74 and T+T's 1.64-1.96; 1.25 is the midpoint between the method's worst set and the
+# best set of a counting swap. The paper's own comparison, support / trivial ("support_vs_trivial_top"), separates
+# the arms too but with far less room (its denominator, the trivial prototypes' neighbours, is noisy), so it is
+# reported, as is the ratio under the ST model's own logits.
 CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("support_nearer_boundary", "support_vs_trivial_top", "<=", 0.85,
+    ClaimSpec("support_nearer_boundary", "support_top_vs_random", "<=", 1.25,
               "median plain-CNN logit margin of the 10 own-class training images most similar to each support "
-              "prototype ÷ the same for the trivial prototypes (support branch not collapsed)",
+              "prototype ÷ the median margin of all training images (support branch not collapsed)",
               "qualitative: support prototypes lie near the decision boundary, trivial ones far from it "
               "(Sec. 3.2, Fig. 1); no number"),
 )
@@ -503,6 +522,10 @@ SWAPS: tuple[Swap, ...] = (
     Swap("no_closeness", {"close": 0.0}, BOTH, "mechanism",
          "closeness loss off: the same two-branch model, same seeds, data order, pushes and the support branch's "
          "separation weight 0.48 - only L_clo is removed"),
-    Swap("closeness_flipped", {"close": -1.0}, BOTH, "mechanism",
-         "closeness with its sign flipped, so it pushes the support prototypes apart like discrimination"),
+    Swap("tt_protopnet", {"close": 0.0, "sep_support": 0.08, "discr_support": 1.0}, BOTH, "baseline",
+         "T+T: both branches get the trivial recipe (separation 0.08, discrimination, no closeness) - the "
+         "sceptic's two-branch ProtoPNet with identical coefficients"),
+    Swap("closeness_flipped", {"close": -1.0}, (), "mechanism",
+         "closeness with its sign flipped (reported): it pushes the least similar cross-class pair apart, which "
+         "also raises the most similar pair's cosine, so it is not a clean opposite"),
 )
