@@ -3,7 +3,7 @@
     featurelab list [--json]
     featurelab run (NOTEBOOK... | --all | --module M) [--scale small|full] [--seed N] [--out DIR]
     featurelab report [DIR]
-    featurelab calibrate (SLUG... | --all | --module M) [--seed-sets N] [--scale small|full] [--workers N] [--out DIR]
+    featurelab calibrate (SLUG... | --all | --module M) [--seed-sets N] [--scale small|full] [--workers N] [--out DIR] [--render]
     featurelab sweep NOTEBOOK -p KNOB=v1,v2 [-p ...] [--seeds 0-9] [--scale small|full] [--out DIR] [--resume]
     featurelab bench [--out DIR]
     featurelab readme [--check]
@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://HOST:PORT; "
                                                        "default $FEATURELAB_SCHEDULER)")
     cal.add_argument("--out", default=None, help="output folder (default results/calibration)")
+    cal.add_argument("--render", action="store_true",
+                     help="run nothing: re-render <slug>.md from the committed <slug>.json and the current design note")
     sw = sub.add_parser("sweep", help="run one notebook over a grid of knob values × seeds; tabulate every claim")
     sw.add_argument("notebook", metavar="NOTEBOOK", help="a slug (e.g. outrank) or a notebook path")
     sw.add_argument("-p", dest="knobs", action="append", default=[], metavar="KNOB=v1,v2",
@@ -194,6 +196,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be a positive integer, got {args.workers}")
     papers = _select(args)
     out = _out_dir(args.out) if args.out else default_out()
+    if args.render:
+        from .calibrate import load_record, write_record
+        missing = [p.slug for p in papers if load_record(p.slug, out) is None]
+        if missing:
+            raise UsageError(f"no record to render for {', '.join(missing)}: run `featurelab calibrate SLUG` first")
+        for p in papers:
+            _, md = write_record(load_record(p.slug, out), out)
+            print(f"rendered {md}")
+        return 0
     import time
 
     from .cluster import Executor

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from featurelab import catalog
-from featurelab.calibrate import default_out, needed_breaks
+from featurelab.calibrate import default_out, needed_breaks, render_markdown
 from featurelab.experiment import contract_errors, paper_module, source_hash
 
 PAPERS = [p.slug for p in catalog.papers(available_only=True)]
@@ -61,6 +61,9 @@ def test_calibration_record_is_current_and_meets_criteria(slug):
     assert rec["verdict"]["ok"]
     md = path.with_suffix(".md").read_text()
     assert "/tmp" not in md and "/work" not in md and "/root" not in md
+    note = default_out() / "notes" / f"{slug}.md"
+    assert md == render_markdown(rec, note.read_text() if note.is_file() else None), \
+        f"{slug}.md is not its record plus the current design note: run `featurelab calibrate {slug} --render`"
 
 
 @pytest.mark.parametrize("slug", PAPERS)
