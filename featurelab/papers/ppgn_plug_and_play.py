@@ -6,12 +6,14 @@ of Images in Latent Space*, CVPR 2017, arXiv:1612.00005; official code github.co
 ``notebooks/03_reading_features/02_ppgn_plug_and_play.ipynb``.
 
 A PPGN has a **generator** ``G: h ↦ x`` and a replaceable **condition network** ``C`` (here a classifier). Sampling
-is approximate Metropolis-adjusted Langevin dynamics on ``p(h | y = c) ∝ p(h) p(y = c | h)`` (Sec. 2, Eq. 3–5)::
+is approximate Metropolis-adjusted Langevin dynamics on ``p(h | y = c) ∝ p(h) p(y = c | h)`` (Sec. 2; in the code space
+the update is the paper's Eq. 11, the equation the official ``sampler.py`` implements)::
 
     h ← h + ε1 ∂log p(h)/∂h + ε2 ∂log p_C(y = c | G(h))/∂h + N(0, ε3²)
 
 The prior gradient comes from a denoising autoencoder (Alain & Bengio 2014): ``∂log p(h)/∂h ∝ R(h) − h``; the
-official sampler uses the "upside-down" autoencoder ``R(h) = E(G(h))`` (Sec. 2.2, 3.4). Setting ``ε1 = 0`` gives
+official sampler uses the "upside-down" autoencoder ``R(h) = E(G(h))`` (Sec. 3.4–3.5; the official
+model is the noiseless joint PPGN-h of Sec. 3.5). Setting ``ε1 = 0`` gives
 DGN-AM (Nguyen et al. 2016), which the paper argues drifts to unrealistic, low-diversity codes.
 
 This module follows the official sampler (``sampler.py``, verified in the card's review):
