@@ -138,8 +138,7 @@ class ClaimSpec:
         name: stable claim identifier. key: which entry of the measured ``values`` is checked.
         op, threshold: the comparison (see :func:`check`). reduce: how per-seed values are combined.
         description: the claim in words. paper: the paper's own number, shown beside ours.
-        swap: the entry of ``values`` that holds the same quantity with the method swapped for its baseline
-            (the check must fail on it; calibration records that it does).
+        The swaps that must break a claim are declared in the module's ``SWAPS`` (:class:`featurelab.experiment.Swap`).
     """
 
     name: str
@@ -148,7 +147,6 @@ class ClaimSpec:
     threshold: float
     description: str = ""
     paper: str | None = None
-    swap: str | None = None
     reduce: str = "mean"
 
     def check(self, values: Mapping[str, Any], **kwargs: Any) -> Claim:
@@ -157,8 +155,8 @@ class ClaimSpec:
                      description=self.description, **kwargs)
 
     def holds_on(self, values: Mapping[str, Any], key: str | None = None) -> bool:
-        """Whether the claim would pass on ``values[key or self.key]`` (no printing, no record): for calibration
-        and for confirming that the baseline swap fails."""
+        """Whether the claim would pass on ``values[key or self.key]`` (no printing, no record): for calibration,
+        which runs it on the method's and every swap's values."""
         v = values[key or self.key]
         if hasattr(v, "__len__") and not isinstance(v, str):
             v = REDUCERS[self.reduce]([float(x) for x in v])

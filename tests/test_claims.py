@@ -63,9 +63,9 @@ def test_record_file(tmp_path, monkeypatch):
 def test_claim_spec_checks_and_detects_a_failing_swap(capsys):
     from featurelab.claims import ClaimSpec
 
-    spec = ClaimSpec("gain", "gain", ">=", 0.1, description="method beats baseline", paper="+0.2", swap="gain_swap")
+    spec = ClaimSpec("gain", "gain", ">=", 0.1, description="method beats baseline", paper="+0.2")
     values = {"gain": [0.3, 0.2], "gain_swap": [0.0, 0.01]}
     c = spec.check(values, strict=False)
     assert c.passed and c.measured == pytest.approx(0.25) and "paper: +0.2" in capsys.readouterr().out
-    assert spec.holds_on(values) and not spec.holds_on(values, spec.swap)
+    assert spec.holds_on(values) and not spec.holds_on(values, "gain_swap")
     assert not spec.holds_on({"gain": float("nan")})
