@@ -112,7 +112,10 @@ def test_swaps_and_run_end_to_end_tiny():
     res = gcrl.run(cfg, [7], progress=False)
     again = gcrl.run(cfg, [7], progress=False)
     v = gcrl.claim_values(res)
-    assert v == gcrl.claim_values(again)                       # seeded
+    w = gcrl.claim_values(again)                               # seeded (equal up to float round-off: BLAS
+    assert v.keys() == w.keys()                                # may sum in another order under load)
+    for k in v:
+        assert v[k] == pytest.approx(w[k], rel=1e-6, abs=1e-9), k
     assert {c.key for c in gcrl.CLAIMS} <= set(v) and len(v["r2_s_minus_z"]) == 1
     assert set(res.per_seed[0].ade) >= {"gcrl_id", "gcrl_ood", "mlp_ood", "adapt_s", "adapt_z", "mlp_adapt_all"}
     with pytest.raises(ParameterError):
