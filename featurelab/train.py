@@ -17,6 +17,7 @@ from torch import nn
 from .base import ParameterError, progress  # noqa: F401  (progress re-exported for the paper modules)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -64,6 +65,7 @@ def fit(
     optimizer: str | torch.optim.Optimizer = "adam",
     weight_decay: float = 0.0,
     loss_fn: LossFn = F.cross_entropy,
+    batch_loss: BatchLoss | None = None,
     eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     eval_every: int | None = None,
     time_budget: float | None = None,
@@ -77,6 +79,9 @@ def fit(
         x: ``(N, ...)`` inputs, already on the model's device. y: ``(N,)`` or ``(N, ...)`` targets.
         epochs / steps: give exactly one. ``batch_size >= N`` means full-batch training.
         optimizer: a name (see :func:`make_optimizer`) or a ready optimizer.
+        batch_loss: ``batch_loss(model, xb, yb)`` → scalar loss, for objectives that are not
+            ``loss_fn(model(xb), yb)`` (e.g. the denoising loss of :mod:`featurelab.diffusion`, which draws a
+            noise level and noise per batch); replaces ``loss_fn`` when given.
         eval_data: ``(x, y)`` evaluated with :func:`evaluate` every ``eval_every`` steps and at the end.
         time_budget: seconds; training stops (flagged in the history) when exceeded.
         seed: seeds the batch order (default: torch's global generator).
@@ -104,7 +109,8 @@ def fit(
         order = torch.randperm(n, generator=gen).to(x.device) if batch_size < n else None
         for b in range(per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size] if order is not None else slice(None)
-            loss = loss_fn(model(x[idx]), y[idx])
+            xb, yb = x[idx], y[idx]
+            loss = batch_loss(model, xb, yb) if batch_loss is not None else loss_fn(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -79,3 +79,27 @@ def test_predict_and_accuracy():
     x = torch.randn(10, 2)
     assert train.predict(net, x, batch_size=3).shape == (10, 3)
     assert train.accuracy(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1])) == 0.5
+
+
+def test_fit_batch_loss_replaces_loss_fn():
+    """``batch_loss(model, xb, yb)`` gives the same training as the default when it computes the same loss, and
+    can see the model itself (here: a loss on the model's parameters only)."""
+    x, y = _blobs()
+    a, b = models.mlp([2, 8, 2]), models.mlp([2, 8, 2])
+    b.load_state_dict(a.state_dict())
+    train.fit(a, x, y, steps=5, batch_size=16, seed=3, progress_bar=False)
+    seen = []
+
+    def same(model, xb, yb):
+        seen.append(xb.shape[0])
+        return torch.nn.functional.cross_entropy(model(xb), yb)
+
+    train.fit(b, x, y, steps=5, batch_size=16, seed=3, batch_loss=same, progress_bar=False)
+    assert seen == [16] * 5
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    c = models.mlp([2, 2])
+    before = sum((p ** 2).sum() for p in c.parameters()).item()
+    train.fit(c, x, y, steps=100, optimizer="sgd", lr=0.1,
+              batch_loss=lambda m, xb, yb: sum((p ** 2).sum() for p in m.parameters()), progress_bar=False)
+    assert sum((p ** 2).sum() for p in c.parameters()).item() < 1e-3 * before
