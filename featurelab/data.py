@@ -176,15 +176,30 @@ def load_fashion_mnist(
         seed: which random subset.
         classes: keep only these original classes, relabelled ``0..k-1`` in the given order.
         path, download: see :func:`find_dataset`.
+
+    The whole dataset (``n_train`` and ``n_test`` both ``None``) is built once per process and size and shared
+    between callers: index it (which copies) rather than modifying it in place.
     """
     folder = find_dataset("fashion_mnist", path=path, download=download)
-    xtr, ytr, xte, yte = _fashion_arrays(str(folder))
-    names = FASHION_CLASSES
     if classes is not None:
         classes = list(classes)
         if not classes or any(c not in range(10) for c in classes) or len(set(classes)) != len(classes):
             raise ParameterError(f"classes must be distinct values in 0..9, got {classes}")
-        names = tuple(FASHION_CLASSES[c] for c in classes)
+    if n_train is None and n_test is None:
+        return _fashion_full(str(folder), size, None if classes is None else tuple(classes))
+    return _fashion_split(str(folder), n_train, n_test, size, seed, classes)
+
+
+@lru_cache(maxsize=4)
+def _fashion_full(folder: str, size: int, classes: tuple[int, ...] | None) -> Split:
+    """The whole dataset at one size, built once per process (shared: callers must not modify it in place)."""
+    return _fashion_split(folder, None, None, size, 0, None if classes is None else list(classes))
+
+
+def _fashion_split(folder: str, n_train: int | None, n_test: int | None, size: int, seed: int,
+                   classes: list[int] | None) -> Split:
+    xtr, ytr, xte, yte = _fashion_arrays(folder)
+    names = FASHION_CLASSES if classes is None else tuple(FASHION_CLASSES[c] for c in classes)
     out = []
     for k, (x, y, n) in enumerate(((xtr, ytr, n_train), (xte, yte, n_test))):
         y = y.astype(np.int64)

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -263,15 +262,10 @@ class Data:
     classes: tuple[str, ...]
 
 
-@lru_cache(maxsize=2)
-def _fashion(size: int):
-    return load_fashion_mnist(size=size)
-
-
 def load_data(cfg: Config, seed: int) -> Data:
     """The new models' training subset (drawn by ``seed``), the old model's subset of classes 0–4 within it, and a
     fixed query / gallery split of the test images."""
-    full = _fashion(cfg.image_size)
+    full = load_fashion_mnist(size=cfg.image_size)
     ytr, yte = full.y_train.numpy(), full.y_test.numpy()
     idx = balanced_indices(ytr, cfg.n_train, seed=seed)
     y = ytr[idx]

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -249,15 +248,10 @@ class Data:
     classes: tuple[str, ...]
 
 
-@lru_cache(maxsize=2)
-def _fashion(size: int):
-    return load_fashion_mnist(size=size)
-
-
 def load_data(cfg: Config, seed: int) -> Data:
     """Teacher images from training rows [0, 30000), student images from [30000, 60000) (both drawn by ``seed``),
     a fixed class-balanced test set."""
-    full = _fashion(cfg.image_size)
+    full = load_fashion_mnist(size=cfg.image_size)
     ytr = full.y_train.numpy()
     t_idx = balanced_indices(ytr[:TEACHER_SPLIT], cfg.teacher_train, seed=seed)
     s_idx = TEACHER_SPLIT + balanced_indices(ytr[TEACHER_SPLIT:], cfg.shots * N_CLASSES, seed=seed + 1)

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -179,11 +178,6 @@ def tint(gray: Tensor, colour: Tensor, generator: torch.Generator) -> Tensor:
     return gray * (b * t)[:, :, None, None]
 
 
-@lru_cache(maxsize=2)
-def _fashion(size: int):
-    return load_fashion_mnist(size=size)
-
-
 @dataclass
 class World:
     """One seed's data. Labels are class ids 0–59. ``pre_*``: the VLM's training images (base classes);
@@ -203,7 +197,7 @@ class World:
 
 def make_world(cfg: Config, seed: int) -> World:
     """Tinted Fashion-MNIST for one seed: the split, and for every class its own images (never shared)."""
-    fm = _fashion(cfg.image_size)
+    fm = load_fashion_mnist(size=cfg.image_size)
     base, new = split_classes(seed, cfg.n_base_colours)
     rng = np.random.default_rng(seed + 1)
     g = torch.Generator().manual_seed(seed + 2)

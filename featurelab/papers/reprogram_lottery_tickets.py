@@ -213,14 +213,9 @@ def build_cnn(cfg: Config) -> nn.Module:
     return cnn(in_channels=1, n_classes=10, widths=cfg.widths, image_size=cfg.image_size, hidden=cfg.hidden)
 
 
-@lru_cache(maxsize=2)
-def _fashion(size: int):
-    return load_fashion_mnist(size=size)
-
-
 def source_data(cfg: Config, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(x_train, y_train, x_test, y_test)``: a class-balanced Fashion-MNIST subset (by ``seed``), full test set."""
-    full = _fashion(cfg.image_size)
+    full = load_fashion_mnist(size=cfg.image_size)
     idx = balanced_indices(full.y_train.numpy(), cfg.n_source_train, seed=seed)
     return full.x_train[idx], full.y_train[idx], full.x_test, full.y_test
 
@@ -298,7 +293,7 @@ def source_model(cfg: Config, seed: int, pruning: str, progress: bool | None = N
 @torch.no_grad()
 def source_accuracy(net: nn.Module, cfg: Config) -> float:
     """Fashion-MNIST test accuracy (upstream accuracy)."""
-    full = _fashion(cfg.image_size)
+    full = load_fashion_mnist(size=cfg.image_size)
     dev = next(net.parameters()).device
     net.eval()
     return float((torch.cat([net(full.x_test[i:i + 4096].to(dev)).argmax(1).cpu()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -262,15 +261,10 @@ class Data:
     classes: tuple[str, ...]
 
 
-@lru_cache(maxsize=2)
-def _fashion(size: int):
-    return load_fashion_mnist(size=size, classes=ORDER)
-
-
 def load_data(cfg: Config, seed: int) -> Data:
     """Fashion-MNIST relabelled by :data:`ORDER`; the base training subset and the new classes' pool (from which
     the shots are drawn) are drawn by ``seed``; the test set is the same for every seed."""
-    full = _fashion(cfg.image_size)
+    full = load_fashion_mnist(size=cfg.image_size, classes=ORDER)
     ytr, yte = full.y_train.numpy(), full.y_test.numpy()
     base_rows = np.flatnonzero(ytr < N_BASE)
     idx = base_rows[balanced_indices(ytr[base_rows], cfg.n_base_train, seed=seed)]
