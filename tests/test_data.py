@@ -73,6 +73,18 @@ def test_load_fashion_mnist_subset_and_classes():
         data.load_fashion_mnist(n_train=10, classes=[3, 3])
 
 
+@needs_fmnist
+def test_whole_fashion_mnist_is_built_once_per_size():
+    a = data.load_fashion_mnist(size=14)
+    assert data.load_fashion_mnist(size=14) is a and a.x_train.shape == (60_000, 1, 14, 14)
+    b = data.load_fashion_mnist(size=14, classes=[7, 2])
+    assert b is not a and b.classes == ("Sneaker", "Pullover") and len(b.y_test) == 2_000
+    sub = data.load_fashion_mnist(n_train=20, n_test=10, size=14, seed=3)      # subsets are fresh copies
+    assert sub.x_train.shape == (20, 1, 14, 14) and sub.x_train.data_ptr() != a.x_train.data_ptr()
+    with pytest.raises(ParameterError):
+        data.load_fashion_mnist(classes=[3, 3])
+
+
 def test_balanced_indices_and_subset():
     y = np.repeat(np.arange(3), [10, 20, 30])
     idx = data.balanced_indices(y, 9, seed=0)
