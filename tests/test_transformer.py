@@ -133,3 +133,119 @@ def test_observable_helpers_reject_bad_shapes():
         unembed_observable(torch.randn(4, 8), torch.randn(4), torch.randn(7))
     with pytest.raises(ParameterError):
         layernorm_jacobian(torch.randn(2, 3))
+
+
+# ---------------------------------------------------------------------- routed ViT (dynamic token routing)
+from featurelab.transformer import (RoutedBlock, RoutedViT, patchify, routed_macs, straight_through_gate,  # noqa: E402
+                                    straight_through_topk, token_compute_fraction)
+
+
+def test_straight_through_gate_is_hard_forward_and_sigmoid_backward():
+    z = torch.tensor([-2.0, -0.1, 0.3, 3.0], requires_grad=True)
+    g = straight_through_gate(z)
+    assert g.tolist() == [0.0, 0.0, 1.0, 1.0]
+    g.sum().backward()
+    p = torch.sigmoid(z.detach())
+    torch.testing.assert_close(z.grad, p * (1 - p))
+    z2 = torch.tensor([[0.5, -1.0, 2.0, 0.1]], requires_grad=True)
+    t = straight_through_topk(z2, 2)
+    assert t.tolist() == [[1.0, 0.0, 1.0, 0.0]]
+    t.sum().backward()
+    p2 = torch.sigmoid(z2.detach())
+    torch.testing.assert_close(z2.grad, p2 * (1 - p2))
+    with pytest.raises(ParameterError, match="capacity"):
+        straight_through_topk(z2, 5)
+
+
+def test_patchify_row_major():
+    img = torch.arange(16.0).view(1, 1, 4, 4)
+    p = patchify(img, 2)
+    assert p.shape == (1, 4, 4)
+    assert p[0, 1].tolist() == [2.0, 3.0, 6.0, 7.0]          # top-right patch
+    with pytest.raises(ParameterError, match="divide"):
+        patchify(img, 3)
+
+
+def test_routed_block_skipped_tokens_are_identity_and_invisible():
+    torch.manual_seed(0)
+    blk = RoutedBlock(8, 2, 16).eval()
+    x = torch.randn(2, 5, 8)
+    gate = torch.tensor([[1.0, 1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0, 1.0]])
+    out = blk(x, gate)
+    torch.testing.assert_close(out[gate == 0], x[gate == 0])
+    x2 = x.clone()
+    x2[gate == 0] = torch.randn(int((gate == 0).sum()), 8)   # changing skipped tokens changes nothing else
+    out2 = blk(x2, gate)
+    torch.testing.assert_close(out2[gate == 1], out[gate == 1])
+    for b in range(2):                                        # = the full block run on the active tokens alone
+        keep = gate[b] == 1
+        torch.testing.assert_close(blk(x[b:b + 1, keep])[0], out[b, keep], atol=1e-5, rtol=1e-5)
+    # with skipped tokens kept as keys/values the active outputs do depend on them
+    assert not torch.allclose(blk(x2, gate, kv_skipped=True)[gate == 1], blk(x, gate, kv_skipped=True)[gate == 1])
+
+
+def test_routed_vit_routers_and_gates():
+    torch.manual_seed(1)
+    x = torch.rand(3, 1, 8, 8)
+    open_ = RoutedViT(8, 4, 1, 16, 3, 2, 32, 5, router="token").eval()   # bias +2: every gate starts open
+    none = RoutedViT(8, 4, 1, 16, 3, 2, 32, 5, router="none").eval()
+    none.load_state_dict(open_.state_dict())
+    torch.testing.assert_close(open_(x), none(x))
+    assert open_.last_gates.shape == (3, 3, 4) and bool((open_.last_gates == 1).all())
+    pos = RoutedViT(8, 4, 1, 16, 3, 2, 32, 5, router="position", capacity=2).eval()
+    with torch.no_grad():
+        pos.gate_position.copy_(torch.tensor([[3.0, 2.0, 1.0, 0.0]] * 3))
+    pos(x)
+    assert pos.last_gates[:, :, :2].eq(1).all() and pos.last_gates[:, :, 2:].eq(0).all()
+    fixed = RoutedViT(8, 4, 1, 16, 3, 2, 32, 5, router="fixed", early_stop=True).eval()
+    g = torch.ones(3, 3, 4)
+    g[:, 0, 1] = 0                                            # skipped at layer 0: stays skipped (early stop)
+    fixed(x, gates=g)
+    assert fixed.last_gates[:, :, 1].eq(0).all() and fixed.last_gates[:, :, 0].eq(1).all()
+    rnd = RoutedViT(8, 4, 1, 16, 3, 2, 32, 5, router="random", keep=0.3)
+    rnd(torch.rand(400, 1, 8, 8))
+    assert abs(float(rnd.last_gates.mean()) - 0.3) < 0.03
+    shallow = none(x, n_layers=1)
+    assert shallow.shape == (3, 5) and none.last_gates.shape == (3, 1, 4)
+
+
+def test_router_gradient_reaches_the_gate_through_a_budget_loss():
+    torch.manual_seed(2)
+    m = RoutedViT(8, 4, 1, 16, 2, 2, 32, 5, router="token")
+    m(torch.rand(4, 1, 8, 8))
+    ((m.last_gates.mean() - 0.25) ** 2).backward()
+    assert m.gate_token[0].bias.grad is not None and float(m.gate_token[0].bias.grad) > 0   # push gates shut
+
+
+def test_compute_accounting_matches_a_hand_count():
+    gates = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]])       # (B=1, L=2, N=3)
+    assert float(token_compute_fraction(gates)) == pytest.approx(3 / 6)
+    D, F_ = 4, 8
+    n = torch.tensor([3.0, 2.0])                                      # active incl. CLS
+    want = float((n * (4 * D * D + 2 * D * F_) + 2 * n * n * D).sum()) + 2 * 3 * D
+    assert float(routed_macs(gates, D, F_)) == pytest.approx(want)
+    full = torch.ones(1, 2, 3)
+    assert float(routed_macs(gates, D, F_)) < float(routed_macs(full, D, F_))
+    kv = float(routed_macs(gates, D, F_, kv_skipped=True, router_cost=False))
+    T = 4
+    assert kv == pytest.approx(float((n * (D * D + 2 * D * F_) + T * 3 * D * D + 2 * n * T * D).sum()))
+
+
+def test_routed_vit_bad_arguments_raise():
+    with pytest.raises(ParameterError, match="router"):
+        RoutedViT(router="learned")
+    with pytest.raises(ParameterError, match="divide"):
+        RoutedViT(image_size=10, patch=4)
+    with pytest.raises(ParameterError, match="keep"):
+        RoutedViT(keep=0.0)
+    with pytest.raises(ParameterError, match="capacity"):
+        RoutedViT(image_size=8, patch=4, capacity=5)
+    m = RoutedViT(8, 4, 1, 8, 2, 2, 8, 3, router="fixed")
+    with pytest.raises(ParameterError, match="gates="):
+        m(torch.rand(1, 1, 8, 8))
+    with pytest.raises(ParameterError, match="gates must be"):
+        m(torch.rand(1, 1, 8, 8), gates=torch.ones(1, 3, 4))
+    with pytest.raises(ParameterError, match="n_layers"):
+        RoutedViT(8, 4, 1, 8, 2, 2, 8, 3, router="none")(torch.rand(1, 1, 8, 8), n_layers=3)
+    with pytest.raises(ParameterError):
+        routed_macs(torch.ones(2, 3), 4, 8)
