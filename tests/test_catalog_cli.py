@@ -49,7 +49,7 @@ def test_list_json(capsys):
     (["run", "--all", "--seed", "x"], "non-negative"),
     (["run"], "exactly one"),
     (["run", "dann", "--all"], "exactly one"),
-    (["run", "quadattack"], "planned"),
+    (["run", "mdfrn_visible_lwir_matching"], "planned"),
     (["report", "/nonexistent/dir"], "no summary"),
 ])
 def test_bad_input_is_one_line_error(argv, msg, capsys):
