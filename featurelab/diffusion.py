@@ -383,14 +383,15 @@ def noisy_features(model: nn.Module, x0: Tensor, t: int, schedule: Schedule, *, 
 
 # ------------------------------------------------------------------------------ zero-shot diffusion classifier
 @torch.no_grad()
-def diffusion_classifier(model: nn.Module, x0: Tensor, schedule: Schedule, *, n_trials: int = 32,
-                         timesteps: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """Zero-shot classification with a class-conditional denoiser (Li et al. 2023, "Your Diffusion Model is
-    Secretly a Zero-Shot Classifier", Alg. 1): for each image draw ``n_trials`` pairs ``(t_i, ε_i)`` and score
-    every class ``c`` by ``−mean_i ‖ε_i − ε_θ(x_{t_i}, t_i, c)‖²`` — the same pairs for every class, so the
-    comparison between classes is paired. ``timesteps``: the values ``t_i`` is drawn from uniformly (default all).
+def diffusion_errors(model: nn.Module, x0: Tensor, schedule: Schedule, *, n_trials: int = 32,
+                     timesteps: Tensor | range | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """Per-draw denoising errors ``‖ε_i − ε_θ(x_{t_i}, t_i, c)‖² / d`` of every image under every real class ``c``
+    (never the null label): ``x0`` ``(N, ...)`` → ``(N, n_trials, K)`` with ``K = model.n_classes``.
 
-    ``x0``: ``(N, ...)``. Returns scores ``(N, K)`` with ``K = model.n_classes`` (higher = more likely).
+    For each image, ``n_trials`` pairs ``(t_i, ε_i)`` are drawn (``t_i`` uniform over ``timesteps``, default all)
+    and shared by every class, so the comparison between classes is paired (Li et al. 2023, "Your Diffusion Model
+    is Secretly a Zero-Shot Classifier", Alg. 1). Keeping every draw makes the accuracy after the first ``k`` draws
+    free: ``errors[:, :k].mean(1).argmin(1)``.
     """
     K = int(getattr(model, "n_classes", 0))
     if K < 1:
@@ -398,20 +399,30 @@ def diffusion_classifier(model: nn.Module, x0: Tensor, schedule: Schedule, *, n_
     if n_trials < 1:
         raise ParameterError(f"n_trials must be positive, got {n_trials}")
     pool = torch.arange(schedule.T) if timesteps is None else torch.as_tensor(timesteps, dtype=torch.long)
+    if len(pool) == 0 or int(pool.min()) < 0 or int(pool.max()) >= schedule.T:
+        raise ParameterError(f"timesteps must be a non-empty subset of 0..{schedule.T - 1}")
     was = model.training
     model.eval()
-    scores = torch.zeros(x0.shape[0], K, device=x0.device)
+    out = torch.empty(x0.shape[0], n_trials, K)
     for i in range(x0.shape[0]):
         x = x0[i:i + 1]
         t = pool[torch.randint(0, len(pool), (n_trials,), generator=generator)].to(x.device)
         noise = torch.randn((n_trials, *x.shape[1:]), generator=generator).to(x.device)
         xt = schedule.q_sample(x.expand(n_trials, *x.shape[1:]), t, noise)
-        xt_all, t_all = xt.repeat(K, *([1] * (xt.ndim - 1))), t.repeat(K)
+        rep = [1] * (xt.ndim - 1)
         y_all = torch.arange(K, device=x.device).repeat_interleave(n_trials)
-        err = (model(xt_all, t_all, y_all) - noise.repeat(K, *([1] * (xt.ndim - 1)))) ** 2
-        scores[i] = -err.reshape(K, n_trials, -1).mean((1, 2))
+        err = (model(xt.repeat(K, *rep), t.repeat(K), y_all) - noise.repeat(K, *rep)) ** 2
+        out[i] = err.reshape(K, n_trials, -1).mean(-1).T.cpu()
     model.train(was)
-    return scores
+    return out
+
+
+def diffusion_classifier(model: nn.Module, x0: Tensor, schedule: Schedule, *, n_trials: int = 32,
+                         timesteps: Tensor | range | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """Zero-shot classification with a class-conditional denoiser (Li et al. 2023, Alg. 1): scores ``(N, K)`` =
+    ``−mean_i ‖ε_i − ε_θ(x_{t_i}, t_i, c)‖² / d`` over :func:`diffusion_errors`' shared draws (higher = more
+    likely); the predicted class is the arg-max."""
+    return -diffusion_errors(model, x0, schedule, n_trials=n_trials, timesteps=timesteps, generator=generator).mean(1)
 
 
 # ----------------------------------------------------------------------------------------------------- LoRA

@@ -240,3 +240,13 @@ def test_frechet_distance_in_one_dimension_and_identity():
     assert D.frechet_distance(torch.tensor(c), torch.tensor(c + 1.0)) == pytest.approx(4.0, rel=1e-6)
     with pytest.raises(ParameterError):
         D.frechet_distance(c, c[:, :3])
+
+
+def test_diffusion_errors_keep_every_draw():
+    s = D.linear_schedule(100)
+    centres = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    err = D.diffusion_errors(_PointMassOracle(centres, s), centres, s, n_trials=6, timesteps=range(10, 20),
+                             generator=torch.Generator().manual_seed(0))
+    assert err.shape == (2, 6, 2) and (err[0, :, 0] < 1e-8).all() and (err[1, :, 1] < 1e-8).all()
+    with pytest.raises(ParameterError, match="timesteps"):
+        D.diffusion_errors(_PointMassOracle(centres, s), centres, s, timesteps=range(90, 110))
