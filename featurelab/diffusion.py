@@ -265,7 +265,25 @@ def _check_sizes(**sizes: int) -> None:
         raise ParameterError(f"sizes must be positive: {bad}")
 
 
-class MLPDenoiser(nn.Module):
+class _Denoiser(nn.Module):
+    """Shared interface: ``forward(x, t, y)`` → ``ε̂`` (shape of ``x``); ``features(x, t, y)`` → ``{block: activation}``.
+    Subclasses implement ``_run(x, t, y, keep)``, filling ``keep`` with block outputs when it is a dict."""
+
+    n_classes: int
+
+    def _run(self, x: Tensor, t: Tensor, y: Tensor | None, keep: dict | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        return self._run(x, t, y, None)
+
+    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+        keep: dict[str, Tensor] = {}
+        self._run(x, t, y, keep)
+        return keep
+
+
+class MLPDenoiser(_Denoiser):
     """``ε_θ(x, t, y)`` for vectors ``x`` ``(N, dim)``: residual blocks ``h ← h + W₂ SiLU(W₁ LN(h) + e(t, y))``.
 
     ``n_classes = 0`` makes it unconditional (``y`` ignored). ``features`` returns ``{"block0": (N, hidden), …}``.
@@ -293,13 +311,6 @@ class MLPDenoiser(nn.Module):
                 keep[f"block{k}"] = h
         return self.out(h)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        return self._run(x, t, y, None)
-
-    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
-        keep: dict[str, Tensor] = {}
-        self._run(x, t, y, keep)
-        return keep
 
 
 class _ResBlock(nn.Module):
@@ -315,7 +326,7 @@ class _ResBlock(nn.Module):
         return self.skip(x) + self.c2(F.silu(self.n2(h)))
 
 
-class UNetDenoiser(nn.Module):
+class UNetDenoiser(_Denoiser):
     """A two-level U-Net ``ε_θ(x, t, y)`` for images ``(N, C, S, S)`` with ``S`` divisible by 4.
 
     Blocks (each a residual block conditioned on time and class): ``down1`` at S (``width`` channels), ``down2``
@@ -351,13 +362,6 @@ class UNetDenoiser(nn.Module):
             keep.update(down1=d1, down2=d2, mid=m, up2=u2, up1=u1)
         return self.out(u1)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        return self._run(x, t, y, None)
-
-    def features(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
-        keep: dict[str, Tensor] = {}
-        self._run(x, t, y, keep)
-        return keep
 
 
 @torch.no_grad()
