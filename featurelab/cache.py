@@ -5,7 +5,7 @@ A cached model is keyed by a **recipe name**, a hash of the recipe's **config** 
 and the **seed**; the file also records the recipe ``version`` and the featurelab version it was written with::
 
     model, info = load_or_train("fmnist_cnn", cfg, seed=0, build=lambda: make_cnn(cfg), train=lambda m: fit(m, ...))
-    info.source   # "cache" or "trained";  info.seconds  # time to load or to train
+    info.source   # "cache", "committed" or "trained";  info.seconds  # time to load or to train
 
 Location: ``$FEATURELAB_MODEL_CACHE`` if set (``featurelab bench`` points it at an empty folder, so runtimes include
 training, as in CI), else ``$FEATURELAB_CACHE/models`` if ``FEATURELAB_CACHE`` is set (the variable the data layer
@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import store
 from .run import ParameterError
 
 #: Bump when the file layout changes: older files are rebuilt.
@@ -41,7 +42,8 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What :func:`load_or_train` did. ``source`` is ``"cache"`` or ``"trained"``; ``reason`` says why it trained
+    """What :func:`load_or_train` did. ``source`` is ``"cache"``, ``"committed"`` (the repository's store) or
+    ``"trained"``; ``reason`` says why it trained
     (``"missing"``, ``"stale: ..."``, ``"unreadable"``, ``"refresh"``); ``seconds`` is the load or training time."""
 
     source: str
@@ -104,6 +106,7 @@ def load_or_train(
     version: int = 1,
     refresh: bool = False,
     device: torch.device | str = "cpu",
+    commit: bool = False,
 ) -> tuple[nn.Module, CacheInfo]:
     """Return the recipe's trained model: loaded from the cache when a matching file exists, else trained and saved.
 
@@ -116,6 +119,9 @@ def load_or_train(
         version: bump when the recipe's code changes meaning without a config change: old files become stale.
         refresh: train even when a matching file exists.
         device: where the returned model lives.
+        commit: the recipe may be served from the repository's committed-model store (``data/models``, see
+            :mod:`featurelab.store`) when the user cache has no matching file — for models that cannot train
+            inside a notebook's budget. ``refresh=True`` ignores the store and retrains.
 
     The training is seeded by the caller (``train`` should seed itself from ``seed``).
     """
@@ -142,10 +148,27 @@ def load_or_train(
                                                               blob.get("meta"))
             else:
                 reason = "stale: " + ", ".join(diff)
+    if commit and not refresh and store.committing() is None:
+        start = time.perf_counter()
+        entry = store.lookup(path.name, want)
+        loaded = store.load_state(entry, want) if entry is not None else None
+        if loaded is not None:
+            model = build()
+            model.load_state_dict(loaded[0])
+            return model.to(device).eval(), CacheInfo("committed", entry.path, time.perf_counter() - start, "",
+                                                      loaded[1])
+        if os.environ.get("FEATURELAB_REQUIRE_COMMITTED", "").strip() == "1":
+            raise ParameterError(f"{recipe} (seed {seed}) is not in the committed-model store {store.store_dir()}; "
+                                 "rebuild the paper's committed models with `featurelab models build SLUG`")
     model = build().to(device)
     start = time.perf_counter()
     meta = train(model) or {}
     seconds = time.perf_counter() - start
+    if commit and store.committing() is not None:
+        # the run that commits uses the fp16-rounded weights it ships, so a later run loading them agrees with it
+        store.commit(path.name, want, model.state_dict(), config_dict(meta))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in store.half(model.state_dict()).items()})
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     _save_atomic(path, {**want, "meta": config_dict(meta), "state_dict": state, "train_seconds": seconds})
     return model.eval(), CacheInfo("trained", path, seconds, reason, config_dict(meta))

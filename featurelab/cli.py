@@ -7,6 +7,7 @@
     featurelab sweep NOTEBOOK -p KNOB=v1,v2 [-p ...] [--seeds 0-9] [--scale small|full] [--out DIR] [--resume]
     featurelab bench [--out DIR]
     featurelab readme [--check]
+    featurelab models [list | verify | build SLUG]
 
 Bad input gets a one-line error and exit code 2; a run with an errored notebook or a failed claim exits 1.
 """
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--out", default="runs/site", help="output folder (default runs/site); the site is in OUT/_build/html")
     st.add_argument("--run", default=None, metavar="DIR",
                     help="also show this run's claim table (DIR/summary.json, as `featurelab report DIR`)")
+    md = sub.add_parser("models", help="the committed-model store (data/models): list, verify hashes, rebuild")
+    md.add_argument("action", nargs="?", default="list", choices=("list", "verify", "build"))
+    md.add_argument("slug", nargs="?", help="with build: the paper whose committed models to retrain")
     rd = sub.add_parser("readme", help="regenerate the README course table from the catalog")
     rd.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     return p
@@ -307,6 +311,34 @@ def cmd_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import store
+
+    if args.action == "build":
+        if not args.slug:
+            raise UsageError("give the paper: featurelab models build SLUG")
+        rows = store.build(catalog.get(args.slug).slug)
+        if not rows:
+            print(f"{args.slug}: no commit=True model was trained; nothing committed")
+        for r in rows:
+            print(f"committed {r['file']}  {r['params']:,} parameters  {r['bytes'] / 1e6:.2f} MB")
+        return 0
+    if args.slug:
+        raise UsageError(f"`featurelab models {args.action}` takes no slug")
+    if args.action == "verify":
+        problems = store.verify()
+        for p in problems:
+            print(p)
+        print("store OK" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    rows = store.read_registry()
+    print(f"{len(rows)} committed model(s) in {store.store_dir()}, "
+          f"{sum(r['bytes'] for r in rows) / 1e6:.2f} MB of {store.MAX_TOTAL_BYTES / 1e6:.0f} MB")
+    for r in rows:
+        print(f"  {r['paper']:<34} {r['file']:<56} {r['params']:>9,} params  {r['bytes'] / 1e6:.2f} MB")
+    return 0
+
+
 def cmd_site(args: argparse.Namespace) -> int:
     from . import site
 
@@ -324,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "bench": cmd_bench,
                "readme": cmd_readme, "calibrate": cmd_calibrate,
-               "sweep": cmd_sweep, "site": cmd_site}[args.cmd]
+               "sweep": cmd_sweep, "site": cmd_site, "models": cmd_models}[args.cmd]
     try:
         return handler(args)
     except (UsageError, KeyError) as exc:
