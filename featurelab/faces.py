@@ -286,6 +286,8 @@ def trained_encoder(recipe: EncoderRecipe | str = "phi", seed: int = 0, *, refre
         raise ParameterError(f"n_identities must be in 2..{len(pool)}")
 
     def build() -> Net:
+        # seeded here so that a cold cache gives the same encoder in every process (phi_prime: seed + 1)
+        torch.manual_seed(seed + (recipe.pool == "phi_prime"))
         return face_encoder(recipe.arch, recipe.size, recipe.dim, recipe.n_identities)
 
     def train(model: Net) -> dict:
