@@ -5,7 +5,7 @@
     featurelab report [DIR]
     featurelab calibrate (SLUG... | --all | --module M) [--seed-sets N] [--scale small|full] [--workers N] [--out DIR] [--render]
     featurelab sweep NOTEBOOK -p KNOB=v1,v2 [-p ...] [--seeds 0-9] [--scale small|full] [--out DIR] [--resume]
-    featurelab bench [--out DIR]
+    featurelab bench [SLUG ...] [--out DIR]
     featurelab readme [--check]
     featurelab models [list | verify | build SLUG]
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -51,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="markdown table of claims and runtimes from a run's summary.json")
     rep.add_argument("dir", nargs="?", default="runs/latest")
     rep.add_argument("--write", metavar="FILE", help="also write the report to FILE")
-    bench = sub.add_parser("bench", help="time every available notebook at scale small; update the README table")
+    bench = sub.add_parser("bench", help="time every available notebook (or the ones named) at scale small; update "
+                                         "results/runtimes.md and the README table")
+    bench.add_argument("notebooks", nargs="*", metavar="SLUG",
+                       help="bench only these (their rows replace the old ones; the other rows keep their dates)")
     bench.add_argument("--out", default="runs/bench")
     bench.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
     cal = sub.add_parser("calibrate", help="rerun papers' experiments over many seed sets with the method and every "
@@ -247,14 +251,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if any(p["status"] == "error" for p in record["points"]) else 0
 
 
-def runtime_table(summary: list[dict], machine: str) -> str:
-    lines = [f"Measured by `featurelab bench` on {date.today().isoformat()}, one notebook at a time, all cores, cold model "
-             f"cache. {machine}", "",
-             "| notebook | seconds at scale small (kernel start included) | claims |", "|---|---|---|"]
+def runtime_table(summary: list[dict], machine: str, dates: dict[str, str] | None = None) -> str:
+    """The runtime table; ``dates`` gives rows measured earlier their own date (default: today)."""
+    today = date.today().isoformat()
+    dates = dates or {}
+    lines = [f"Measured by `featurelab bench`, one notebook at a time, all cores, cold model cache (the committed "
+             f"model store is used, as a learner's first run would). Last bench: {today}. {machine}", "",
+             "| notebook | seconds at scale small (kernel start included) | claims | measured |", "|---|---|---|---|"]
     for r in summary:
         ok = sum(c["passed"] for c in r["claims"])
-        lines.append(f"| {r['slug']} | {r['seconds']:.1f} | {ok}/{len(r['claims'])} pass ({r['status']}) |")
+        lines.append(f"| {r['slug']} | {r['seconds']:.1f} | {ok}/{len(r['claims'])} pass ({r['status']}) | "
+                     f"{dates.get(r['slug'], today)} |")
     return "\n".join(lines) + "\n"
+
+
+def read_runtime_rows(text: str) -> dict[str, tuple[float, str, str]]:
+    """``{slug: (seconds, claims cell, date)}`` from a table written by :func:`runtime_table` (older tables without
+    a date column take the date in their first line)."""
+    m = re.search(r"\d{4}-\d{2}-\d{2}", text)
+    default = m.group(0) if m else ""
+    rows: dict[str, tuple[float, str, str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3:
+            continue
+        try:
+            seconds = float(cells[1])
+        except ValueError:
+            continue
+        rows[cells[0]] = (seconds, cells[2], cells[3] if len(cells) > 3 and cells[3] else default)
+    return rows
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -264,12 +290,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import os
     import tempfile
 
+    target = catalog.REPO_ROOT / "results" / "runtimes.md"
+    args.all, args.module = not args.notebooks, None
+    papers = _select(args)
     with tempfile.TemporaryDirectory(prefix="featurelab-bench-models-") as cold:
         os.environ["FEATURELAB_MODEL_CACHE"] = cold  # cold model cache: "pretrained" models are trained, as in CI
-        results = run_notebooks(catalog.papers(available_only=True), out, "small", 0)
+        results = run_notebooks(papers, out, "small", 0)
         del os.environ["FEATURELAB_MODEL_CACHE"]
-    table = runtime_table([r.__dict__ for r in results], machine_description())
-    target = catalog.REPO_ROOT / "results" / "runtimes.md"
+    rows = [r.__dict__ for r in results]
+    dates: dict[str, str] = {}
+    if args.notebooks and target.is_file():  # keep the other notebooks' rows, in course order
+        old = read_runtime_rows(target.read_text())
+        fresh = {r["slug"]: r for r in rows}
+        rows = []
+        for p in catalog.papers(available_only=True):
+            if p.slug in fresh:
+                rows.append(fresh[p.slug])
+            elif p.slug in old:
+                seconds, claims, when = old[p.slug]
+                m = re.match(r"(\d+)/(\d+) pass \((\w+)\)", claims)
+                ok, n, status = (int(m.group(1)), int(m.group(2)), m.group(3)) if m else (0, 0, "?")
+                rows.append({"slug": p.slug, "seconds": seconds, "status": status,
+                             "claims": [{"passed": i < ok} for i in range(n)]})
+                dates[p.slug] = when
+    table = runtime_table(rows, machine_description(), dates)
     target.parent.mkdir(exist_ok=True)
     target.write_text("# Runtimes at scale small\n\n" + table)
     print(table)

@@ -1,4 +1,5 @@
 import json
+from datetime import date
 
 import pytest
 
@@ -84,4 +85,13 @@ def test_report_from_summary(tmp_path, capsys):
 
 def test_runtime_table():
     t = cli.runtime_table([{"slug": "dann", "seconds": 20.0, "status": "ok", "claims": [{"passed": True}]}], "M")
-    assert "| dann | 20.0 | 1/1 pass (ok) |" in t
+    assert "| dann | 20.0 | 1/1 pass (ok) | " in t
+    old = t.replace(date.today().isoformat(), "2026-01-02")
+    rows = cli.read_runtime_rows(old)
+    assert rows == {"dann": (20.0, "1/1 pass (ok)", "2026-01-02")}
+    # a table from before the date column takes the date of its first line
+    legacy = "Measured by `featurelab bench` on 2025-05-05, ...\n\n| notebook | s | claims |\n|---|---|---|\n| dann | 9.5 | 2/2 pass (ok) |\n"
+    assert cli.read_runtime_rows(legacy) == {"dann": (9.5, "2/2 pass (ok)", "2025-05-05")}
+    t2 = cli.runtime_table([{"slug": "dann", "seconds": 9.5, "status": "ok", "claims": [{"passed": True}]}], "M",
+                           {"dann": "2025-05-05"})
+    assert "| dann | 9.5 | 1/1 pass (ok) | 2025-05-05 |" in t2
