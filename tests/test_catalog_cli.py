@@ -50,13 +50,24 @@ def test_list_json(capsys):
     (["run", "--all", "--seed", "x"], "non-negative"),
     (["run"], "exactly one"),
     (["run", "dann", "--all"], "exactly one"),
-    (["run", "mdfrn_visible_lwir_matching"], "planned"),
     (["report", "/nonexistent/dir"], "no summary"),
 ])
 def test_bad_input_is_one_line_error(argv, msg, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("featurelab: error:") and msg in err and err.count("\n") == 1
+
+
+def test_planned_paper_is_a_one_line_error(monkeypatch, capsys):
+    # the course may have no planned paper left: make one (no notebook file, status planned)
+    import dataclasses
+
+    real = catalog.get("dann")
+    planned = dataclasses.replace(real, status="planned", notebook="notebooks/not_written_yet.ipynb")
+    monkeypatch.setattr(catalog, "get", lambda slug: planned if slug == "dann" else real)
+    assert cli.main(["run", "dann"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("featurelab: error:") and "planned" in err and err.count("\n") == 1
 
 
 def test_out_folder_that_is_a_file(tmp_path, capsys):
