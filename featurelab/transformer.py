@@ -272,6 +272,8 @@ class RoutedViT(nn.Module):
     every layer (:func:`straight_through_topk`), which fixes the compute exactly.
     ``early_stop=True`` makes a skip permanent: the effective gate is ``Π_{m ≤ l} g^m_i`` (early stopping).
     ``depth`` blocks are built; ``forward(..., n_layers=k)`` runs only the first ``k`` (a static shallower model).
+    ``detach_router=True`` feeds the ``"token"`` router a detached copy of the token states: the router's gradient
+    trains the router only and does not flow back into the blocks through the router's input (default ``False``).
 
     Shapes: images ``(B, C, H, W)`` → logits ``(B, n_classes)``; after each forward, ``self.last_gates`` holds the
     gates ``(B, L, N)`` that were applied (straight-through values, so a loss on them trains the router).
@@ -279,7 +281,8 @@ class RoutedViT(nn.Module):
 
     def __init__(self, image_size: int = 24, patch: int = 4, in_channels: int = 1, d_model: int = 32,
                  depth: int = 4, n_heads: int = 4, d_ff: int = 64, n_classes: int = 10, router: str = "token",
-                 keep: float = 0.5, gate_bias: float = 2.0, early_stop: bool = False, capacity: int | None = None):
+                 keep: float = 0.5, gate_bias: float = 2.0, early_stop: bool = False, capacity: int | None = None,
+                 detach_router: bool = False):
         super().__init__()
         if router not in ROUTERS:
             raise ParameterError(f"router={router!r} must be one of {', '.join(ROUTERS)}")
@@ -290,6 +293,7 @@ class RoutedViT(nn.Module):
         if patch < 1 or image_size % patch:
             raise ParameterError(f"patch={patch} must divide image_size={image_size}")
         self.patch, self.router, self.keep, self.early_stop = patch, router, keep, early_stop
+        self.detach_router = bool(detach_router)
         self.n_tokens = (image_size // patch) ** 2
         if capacity is not None and not 1 <= capacity <= self.n_tokens:
             raise ParameterError(f"capacity={capacity} must be in 1..{self.n_tokens} (tokens per image)")
@@ -316,6 +320,8 @@ class RoutedViT(nn.Module):
     def gate_logits(self, layer: int, tokens: Tensor) -> Tensor:
         """Router logits ``(B, N)`` of ``layer`` for image tokens ``(B, N, D)`` (``token``/``position`` routers)."""
         if self.router == "token":
+            if self.detach_router:
+                tokens = tokens.detach()
             return self.gate_token[layer](self.gate_norm[layer](tokens)).squeeze(-1)
         return self.gate_position[layer].expand(tokens.shape[0], -1)
 

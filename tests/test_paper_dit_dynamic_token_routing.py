@@ -16,7 +16,8 @@ def _private_model_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [dict(rho=0.0), dict(rho=1.5), dict(router="learned"), dict(patch=3),
                                  dict(garment=24), dict(n_seeds=0), dict(budget_weight=-1.0), dict(lr=0.0),
-                                 dict(depth=1), dict(clutter=2.0), dict(gate="soft")])
+                                 dict(depth=1), dict(clutter=2.0), dict(gate="soft"),
+                                 dict(router_init="random"), dict(router_input="both")])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ParameterError):
         dataclasses.replace(dit.PRESETS["small"], **bad)
@@ -106,10 +107,10 @@ def test_run_end_to_end_tiny_seeded_and_swaps():
     cfg = _tiny_cfg()
     res = dit.run(cfg, [7], progress=False)
     values = dit.claim_values(res)
-    assert {c.key for c in dit.CLAIMS} <= set(values) and len(values["gain_vs_position"]) == 1
+    assert {c.key for c in dit.CLAIMS} <= set(values) and len(values["gain_vs_random"]) == 1
     assert values == dit.claim_values(dit.run(cfg, [7], progress=False))          # from the cache, identical
-    pos = dit.run(dataclasses.replace(cfg, router="position"), [7], progress=False)
-    assert dit.claim_values(pos)["gain_vs_position"] == [0.0]                      # same seed: zero by construction
+    rnd = dit.run(dataclasses.replace(cfg, router="random"), [7], progress=False)
+    assert dit.claim_values(rnd)["gain_vs_random"] == [0.0]                       # same seed: zero by construction
     names = {c.name for c in dit.CLAIMS}
     for swap in dit.SWAPS:
         swapped = swap.apply(cfg)
@@ -117,6 +118,46 @@ def test_run_end_to_end_tiny_seeded_and_swaps():
         assert set(swap.breaks) <= names
     with pytest.raises(ParameterError):
         dit.run(cfg, [])
+
+
+def test_cls_attention_and_the_attention_fitted_router_start():
+    cfg = _tiny_cfg()
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 20, 20)
+    pos = dit.build_vit(cfg, "position")
+    states, atts = dit.cls_attention(pos, x)
+    assert len(states) == len(atts) == cfg.depth and atts[0].shape == (16, cfg.n_tokens)
+    assert bool((atts[0].sum(1) < 1).all()) and bool((atts[0] > 0).all())       # CLS also attends to itself
+    assert dit.warm_start_router(pos, x) == []
+    t = atts[2].log()
+    t = t - t.mean(1, keepdim=True)
+    assert torch.allclose(pos.gate_position[2].detach(), (t / t.std()).mean(0), atol=1e-5)
+    tok = dit.build_vit(cfg, "token")
+    fits = dit.warm_start_router(tok, x, ridge=1.0)
+    assert len(fits) == cfg.depth and all(0 < r <= 1 for r in fits)
+    st, a = dit.cls_attention(tok, x)
+    t = a[1].log()
+    t = (t - t.mean(1, keepdim=True))
+    t = (t / t.std()).reshape(-1)
+    f = torch.nn.functional.pad(tok.gate_norm[1](st[1]).reshape(-1, cfg.d_model).detach(), (0, 1), value=1.0)
+    w = torch.cat([tok.gate_token[1].weight.detach()[0], torch.zeros(1)])
+    # w is the ridge solution (F'F + I)⁻¹F't; the intercept is dropped because a top-k gate ignores it
+    full = torch.linalg.solve(f.T @ f + torch.eye(cfg.d_model + 1), f.T @ t)
+    assert torch.allclose(full[:-1], w[:-1], atol=1e-5) and float(tok.gate_token[1].bias) == 0.0
+
+
+def test_detached_router_input_stops_the_router_gradient_at_the_tokens():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    for detach, want in ((True, False), (False, True)):
+        vit = dit.RoutedViT(8, 4, 1, 8, 2, 2, 16, 3, router="token", gate_bias=0.0, detach_router=detach)
+        for lin in vit.gate_token:
+            torch.nn.init.normal_(lin.weight)
+        vit(x)
+        vit.last_gates.sum().backward()                   # a loss on the gates alone
+        grad = vit.embed.weight.grad
+        assert (grad is not None and bool(grad.abs().sum() > 0)) == want
+        assert bool(vit.gate_token[0].weight.grad.abs().sum() > 0)          # the router itself still learns
 
 
 def test_capacity_anneals_from_all_tokens_to_k():

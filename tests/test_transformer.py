@@ -217,6 +217,24 @@ def test_router_gradient_reaches_the_gate_through_a_budget_loss():
     assert m.gate_token[0].bias.grad is not None and float(m.gate_token[0].bias.grad) > 0   # push gates shut
 
 
+def test_detached_router_trains_only_the_router():
+    x = torch.rand(4, 1, 8, 8)
+    grads = {}
+    for detach in (False, True):
+        torch.manual_seed(2)
+        m = RoutedViT(8, 4, 1, 16, 2, 2, 32, 5, router="token", detach_router=detach)
+        with torch.no_grad():
+            for lin in m.gate_token:   # a router that reads its input (not a zero-initialised one)
+                lin.weight.normal_()
+        m(x)
+        ((m.last_gates.mean() - 0.25) ** 2).backward()   # a loss on the gates only
+        grads[detach] = m.embed.weight.grad
+        assert m.gate_token[1].bias.grad is not None and float(m.gate_token[1].bias.grad) != 0
+    # with the router's input detached, a gate loss no longer reaches the patch embedding
+    assert grads[False] is not None and float(grads[False].abs().sum()) > 0
+    assert grads[True] is None or float(grads[True].abs().sum()) == 0
+
+
 def test_compute_accounting_matches_a_hand_count():
     gates = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]])       # (B=1, L=2, N=3)
     assert float(token_compute_fraction(gates)) == pytest.approx(3 / 6)

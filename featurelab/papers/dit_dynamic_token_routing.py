@@ -29,6 +29,15 @@ the gates of skipped keys. Two ways to hold the budget ρ (knob ``gate``):
   unstable (in 2 of 6 seeds the gates shut too far, to 0.16 compute, or landed below the position-only gates),
   so it is offered as a knob, not asserted.
 
+Two training details make the learned router reliable at this scale (both knobs; the design note has the
+prototype seeds where the router failed without them): the router reads a *detached* copy of the token state
+(``router_input="detached"``: its straight-through gradient trains the router only and does not push the blocks
+through the router's input — with the gradient attached the fine-tuned network fell to or below random gates in
+3 of 12 prototype seeds), and it *starts* from the backbone's own importance signal (``router_init="attention"``):
+``w_l`` is the ridge regression of the all-open backbone's CLS attention ``log a^l_i`` (centred per image) on
+``LN(x^l_i)``, fitted on 512 training canvases before fine-tuning; the position-only gates start from the mean
+of the same target per position, so both learned routers begin equally informed.
+
 A skipped token takes the identity *and is left out of that layer's attention as key and value*, so a skip
 really removes its compute; the CLS token is always computed. Compute is counted as the realised share of
 executed (token, layer) blocks (:func:`featurelab.transformer.token_compute_fraction`; multiply-accumulates in
@@ -40,7 +49,7 @@ so that "skip the empty patches" is not available (every patch has content). A V
 d = 32, 4 blocks) is pretrained with every gate open, then copied into each arm and fine-tuned for the same
 number of steps at the target budget ρ = 0.25:
 
-* ``token`` (the paper): data-dependent gates as above (top-k);
+* ``token`` (the paper): data-dependent gates as above (top-k; detached input, attention-fitted start);
 * ``position``: the gate sees only *where* the token is — a learned logit per layer and position, the ``k = ρ·N``
   positions with the largest logits run (straight-through top-k): the same compute by construction;
 * ``contrast`` (the sceptic's rule): run the ``k`` patches with the largest pixel standard deviation;
@@ -48,23 +57,26 @@ number of steps at the target budget ρ = 0.25:
 * ``random``: Bernoulli(k/N) gates, drawn afresh in training and at test;
 * ``none``: no skipping (every token through every block; compute 1).
 
-**What is asserted** (per seed paired on the same canvases and backbone, mean over seeds): the learned
-data-dependent gates beat random gates at equal compute (the routing decision matters); and — the opposite of
-the paper's result, asserted because it is what holds here — the static one-block ViT beats the routed 4-block
-ViT at equal token-layer compute. Reported, not asserted: data-dependent − position-only gates (about zero at
-this scale) and the contrast rule (design note ``results/calibration/notes/dit_dynamic_token_routing.md``).
+**What is asserted** (paired on the same test canvases and backbone, mean over the run's seeds): the learned
+data-dependent gates beat random gates at equal compute (the routing decision matters). Reported, not asserted:
+how much of the compute lands on the garment (share of executed token-blocks on garment tokens ÷ garment area:
+about 2, but as low as 1.25 in one calibration set, so the threshold 1.3 fixed beforehand did not hold in every
+set and the claim was demoted); data-dependent − position-only gates (the sceptic's baseline, run as a swap:
+small and positive at this scale, too thin to assert), the contrast rule, and the static one-block ViT at the
+same token-layer compute, which is as accurate as the routed one or more (the paper reports the opposite; design
+note ``results/calibration/notes/dit_dynamic_token_routing.md``).
 
 Simplifications for scale (named): no scaling path (one resolution; half of the paper's routing space); the
 depth gate is the course's assumption; per-layer gates (a token may skip a layer and run the next; the
 ``early_stop`` option of the core makes skips permanent, not used here); 4 Fashion-MNIST classes on 20×20 canvases
-instead of ImageNet; a 4-block, d = 32 ViT, 400 pretraining and 100 fine-tuning Adam steps instead of a PVTv2 /
+instead of ImageNet; a 4-block, d = 32 ViT, 400 pretraining and 150 fine-tuning Adam steps instead of a PVTv2 /
 SwinV2-sized model trained for hundreds of epochs; compute counted in token-layer blocks, not wall-clock time
-(masking saves nothing on a CPU; a gather of active tokens would).
+(masking saves nothing on a CPU; a gather of active tokens would); the attention-fitted start of the router is
+the course's device for reliability (DiT trains its gates end to end; its initialisation is not published).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -80,7 +92,7 @@ from ..claims import ClaimSpec
 from ..data import balanced_indices, downsample, load_fashion_mnist
 from ..experiment import Knobs, Swap, knob
 from ..train import fit
-from ..transformer import RoutedViT, routed_macs, token_compute_fraction
+from ..transformer import RoutedViT, patchify, routed_macs, token_compute_fraction
 
 ARMS = ("token", "position", "random", "contrast", "static", "none")
 #: Fashion-MNIST classes pasted on the canvases: T-shirt/top, trouser, sneaker, bag (distinct shapes, so that a
@@ -92,7 +104,7 @@ CLASSES = (0, 1, 7, 8)
 class Config(Knobs):
     """Knobs of the experiment (see the module docstring)."""
 
-    n_seeds: int = knob(2, lo=1, hi=20, doc="seeds (data draw + initialisation) averaged per run")
+    n_seeds: int = knob(1, lo=1, hi=20, doc="seeds (data draw + initialisation) averaged per run")
     canvas: int = knob(20, lo=8, hi=64, doc="canvas side in pixels")
     patch: int = knob(4, lo=1, hi=16, doc="patch side in pixels")
     garment: int = knob(10, lo=4, hi=28, doc="side of the pasted garment in pixels")
@@ -114,6 +126,10 @@ class Config(Knobs):
     gate: str = knob("topk", choices=("topk", "threshold"),
                      doc="token gate: the ρ·N highest router logits per layer, or σ(z) > 1/2 with the budget loss")
     arm_seed_offset: int = knob(0, lo=0, hi=100000, doc="seed offset of the arm under test (noise null)")
+    router_init: str = knob("attention", choices=("attention", "zero"),
+                            doc="learned routers start fitted to the backbone's CLS attention, or at zero weights")
+    router_input: str = knob("detached", choices=("detached", "attached"),
+                             doc="the token router reads a detached copy of the token states, or the states themselves")
 
     def validate(self) -> None:
         if self.canvas % self.patch:
@@ -253,7 +269,50 @@ def build_vit(cfg: Config, router: str = "none") -> RoutedViT:
     return RoutedViT(cfg.canvas, cfg.patch, 1, cfg.d_model, cfg.depth, 4, 2 * cfg.d_model, len(CLASSES),
                      router={"contrast": "fixed", "static": "none"}.get(router, router), keep=cfg.rho,
                      capacity=max(1, round(cfg.rho * cfg.n_tokens)) if capped else None,
-                     gate_bias=0.0 if capped else 2.0)
+                     gate_bias=0.0 if capped else 2.0, detach_router=cfg.router_input == "detached")
+
+
+@torch.no_grad()
+def cls_attention(vit: RoutedViT, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    """Run ``vit`` with every token through every block; per block return the image-token states entering it
+    ``(B, N, D)`` and the CLS token's attention to the image tokens, averaged over heads ``(B, N)``."""
+    tok = vit.embed(patchify(x, vit.patch))
+    h = torch.cat([vit.cls.expand(len(tok), -1, -1), tok], 1) + vit.pos
+    states, atts = [], []
+    for blk in vit.blocks:
+        B, T, D = h.shape
+        q, k, _ = blk.qkv(blk.norm1(h)).view(B, T, 3, blk.n_heads, D // blk.n_heads).permute(2, 0, 3, 1, 4)
+        s = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+        states.append(h[:, 1:])
+        atts.append(s.softmax(-1)[:, :, 0, 1:].mean(1))
+        h = blk(h)
+    return states, atts
+
+
+@torch.no_grad()
+def warm_start_router(vit: RoutedViT, x: Tensor, ridge: float = 1.0) -> list[float]:
+    """Start the learned router from the backbone's own notion of importance (``router_init="attention"``).
+
+    Target per layer ``l``: ``t^l_i = log a^l_i`` (the CLS token's attention to token ``i``), centred per image
+    and scaled to unit standard deviation. The ``token`` router's ``w_l`` is the ridge regression of ``t^l`` on
+    ``LN(x^l_i)`` (bias 0: a top-k gate ignores it); the ``position`` router's ``θ_{l,i}`` is the mean of
+    ``t^l_i`` over the images. Returns the correlation of fit per layer (``token``) or ``[]``."""
+    states, atts = cls_attention(vit, x)
+    fits = []
+    for l, (st, a) in enumerate(zip(states, atts)):
+        t = a.clamp_min(1e-6).log()
+        t = t - t.mean(1, keepdim=True)
+        t = t / t.std().clamp_min(1e-6)
+        if vit.router == "position":
+            vit.gate_position[l] = t.mean(0)
+            continue
+        f = vit.gate_norm[l](st).reshape(-1, st.shape[-1])
+        f1 = torch.cat([f, torch.ones(len(f), 1, dtype=f.dtype)], 1)
+        w = torch.linalg.solve(f1.T @ f1 + ridge * torch.eye(f1.shape[1], dtype=f.dtype), f1.T @ t.reshape(-1))
+        vit.gate_token[l].weight.copy_(w[:-1][None])
+        vit.gate_token[l].bias.fill_(0.0)
+        fits.append(float(torch.corrcoef(torch.stack([f1 @ w, t.reshape(-1)]))[0, 1]))
+    return fits
 
 
 def budget_loss(gates: Tensor, rho: float) -> Tensor:
@@ -273,7 +332,8 @@ def backbone(cfg: Config, seed: int, data: Data, progress: bool | None = None,
                 batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, progress_bar=progress, desc=f"backbone (seed {seed})")
         return {"final_loss": h.loss[-1] if h.loss else float("nan")}
 
-    return cache.load_or_train("dit_backbone", cfg.backbone(), seed, build, train, version=1, device=device)
+    return cache.load_or_train("dit_backbone", cfg.backbone(), seed, build, train, version=1, device=device,
+                               commit=True)
 
 
 def finetune_arm(cfg: Config, kind: str, seed: int, data: Data, base: RoutedViT, progress: bool | None = None,
@@ -284,6 +344,8 @@ def finetune_arm(cfg: Config, kind: str, seed: int, data: Data, base: RoutedViT,
     key = {**cfg.backbone(), "kind": kind, "rho": cfg.rho, "steps": cfg.finetune_steps, "gate_lr_mult": cfg.gate_lr_mult,
            "gate": cfg.gate if kind == "token" else "",
            "anneal": cfg.anneal if kind != "static" else 0.0, "budget_weight": lam if thresh else 0.0}
+    if kind in ("token", "position"):         # the learned routers' start and input (unchanged for the other arms)
+        key.update(router_init=cfg.router_init, router_input=cfg.router_input if kind == "token" else "")
 
     def build() -> nn.Module:
         vit = build_vit(cfg, kind)
@@ -292,6 +354,8 @@ def finetune_arm(cfg: Config, kind: str, seed: int, data: Data, base: RoutedViT,
     def train(m: nn.Module) -> dict:
         m.vit.load_state_dict({k: v for k, v in base.state_dict().items()
                                if not k.startswith(("gate_",))}, strict=False)
+        if cfg.router_init == "attention" and kind in ("token", "position") and not thresh:
+            m.train_info = {"router_fit": warm_start_router(m.vit, data.train.x[:512].to(device))}
         torch.manual_seed(seed)
         gate_ids = {id(p) for p in m.vit.gate_parameters()}
         rest = [p for p in m.parameters() if id(p) not in gate_ids]
@@ -308,9 +372,9 @@ def finetune_arm(cfg: Config, kind: str, seed: int, data: Data, base: RoutedViT,
         h = fit(m, data.train.x.to(device), data.train.y.to(device), steps=cfg.finetune_steps,
                 batch_size=cfg.batch_size, optimizer=opt, loss_fn=loss_fn, seed=seed, progress_bar=progress,
                 desc=f"{kind} arm (seed {seed})")
-        return {"final_loss": h.loss[-1] if h.loss else float("nan")}
+        return {"final_loss": h.loss[-1] if h.loss else float("nan"), **getattr(m, "train_info", {})}
 
-    return cache.load_or_train("dit_arm", key, seed, build, train, version=3, device=device)
+    return cache.load_or_train("dit_arm", key, seed, build, train, version=3, device=device, commit=True)
 
 
 @torch.no_grad()
@@ -340,13 +404,15 @@ def evaluate_arm(arm: nn.Module, c: Canvases, batch: int = 1000, seed: int = 0) 
 
 
 # ------------------------------------------------------------------------------------------------ the run
-REFERENCE_ARMS = ("random", "position", "static")
+REFERENCE_ARMS = ("random", "static")
+#: threshold of ``beats_random_gates``, fixed on prototype seeds ≥ 5000 before calibrating (design note)
+GAIN_T = 0.05
 
 
 @dataclass
 class Result:
     """Per seed: ``scores[s][arm]`` is an :func:`evaluate_arm` dict (without gates) for ``"arm"`` (the arm under
-    test, ``cfg.router``), the references ``"random"``, ``"position"``, ``"static"`` and ``"full"`` (the
+    test, ``cfg.router``), the references ``"random"``, ``"static"`` and ``"full"`` (the
     backbone, every token through every block); ``gates``/``test`` keep the arm's test gates and canvases of
     the first seed for the notebook's pictures."""
 
@@ -395,36 +461,27 @@ def claim_values(res: Result) -> dict[str, list[float] | float]:
     acc = {a: res.per_seed(a, "acc") for a in ("arm", "full", *REFERENCE_ARMS)}
     return {
         "gain_vs_random": (acc["arm"] - acc["random"]).tolist(),
-        "gain_vs_position": (acc["arm"] - acc["position"]).tolist(),
         "gain_vs_static": (acc["arm"] - acc["static"]).tolist(),
         "static_minus_arm": (acc["static"] - acc["arm"]).tolist(),
         "gap_to_full": (acc["arm"] - acc["full"]).tolist(),
         "budget_error": np.abs(res.per_seed("arm", "compute") - res.cfg.rho).tolist(),
         "compute": res.per_seed("arm", "compute").tolist(),
-        "compute_position": res.per_seed("position", "compute").tolist(),
         "concentration": res.per_seed("arm", "concentration").tolist(),
-        "concentration_position": res.per_seed("position", "concentration").tolist(),
         **{f"acc_{a}": float(v.mean()) for a, v in acc.items()},
     }
 
 
 CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("beats_random_gates", "gain_vs_random", ">=", 0.02,
+    ClaimSpec("beats_random_gates", "gain_vs_random", ">=", GAIN_T,
               "accuracy, learned data-dependent gates − random gates, both fine-tuned the same way at the same compute",
               "DiT-B5 84.8 % ImageNet top-1 at 10.3 GFLOPs, +1.0 over the best method of similar complexity (abstract)"),
-    ClaimSpec("static_one_block_wins", "static_minus_arm", ">=", 0.02,
-              "NOT the paper's result: accuracy of a static ViT (every token through 1 block) − the routed 4-block "
-              "ViT at the same token-layer compute",
-              "the paper reports the opposite: DiT +1.0 top-1 over static models of similar GFLOPs (abstract)"),
 )
 
 SWAPS: tuple[Swap, ...] = (
     Swap("random_gates_new_seed", {"router": "random", "arm_seed_offset": 1000}, ("beats_random_gates",), "null",
          "random gates, fine-tuned from another seed, in the data-dependent gates' place"),
-    Swap("dense_no_routing", {"router": "none"}, ("static_one_block_wins",), "mechanism",
-         "no skipping at all: the 4-block ViT fine-tuned with every token through every block (compute 1)"),
     Swap("position_gates", {"router": "position"}, (), "baseline",
-         "the sceptic: learned position-only gates (top-k per layer, same annealing) in the data-dependent gates' place"),
+         "the sceptic: learned position-only gates (top-k per layer, same start and annealing) in the router's place"),
     Swap("contrast_rule", {"router": "contrast"}, (), "baseline",
          "the sceptic: run the k highest-contrast patches in every layer (no learning) in the gates' place"),
 )
