@@ -17,8 +17,8 @@ def _private_model_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FEATURELAB_MODEL_CACHE", str(tmp_path))
 
 
-@pytest.mark.parametrize("bad", [dict(patch=12), dict(gap=1.5), dict(jitter=0.9), dict(scales=(1, 3)),
-                                 dict(scales=(1, 1)), dict(weights="fixed"), dict(arm="siamese"),
+@pytest.mark.parametrize("bad", [dict(patch=12), dict(gap=1.5), dict(jitter=0.9), dict(jitter=2.5),
+                                 dict(scales=(1, 3)), dict(scales=(1, 1)), dict(weights="fixed"), dict(arm="siamese"),
                                  dict(radius=5), dict(n_seeds=0), dict(lr=0.0), dict(patch=8, scales=(1, 8))])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ParameterError):
@@ -75,7 +75,7 @@ def test_models_shapes_and_parameter_matching():
     x = torch.randn(4, 2, cfg.patch, cfg.patch)
     net, cat = m.build(cfg, "mdfrn"), m.build(cfg, "concat")
     assert net(x).shape == cat(x).shape == (4,)
-    assert net.last_weights.shape == (4, 3)
+    assert net.last_weights.shape == (4, len(cfg.scales))
     p_net, p_cat = count_parameters(net), count_parameters(cat)
     assert abs(p_cat - p_net) / p_net < 0.05                      # the sceptic gets MD-FRN's parameter budget
     single = m.build(cfg, "mdfrn", scales=(1,))
@@ -100,18 +100,20 @@ def test_run_end_to_end_tiny_seeded():
     cfg = dataclasses.replace(m.PRESETS["small"], n_train=200, n_test=200, n_scenes=6, steps=3, n_seeds=1)
     res = m.run(cfg, [7], progress=False)
     sd = res.per_seed[0]
-    assert sd.sources == {"single": "trained", "concat": "trained", "arm": "trained"}
-    assert sd.weights.shape == (200, 3) and np.allclose(sd.weights.sum(1), 1, atol=1e-5)
+    assert sd.source == "trained"
+    assert sd.weights.shape == (200, len(cfg.scales)) and np.allclose(sd.weights.sum(1), 1, atol=1e-5)
     again = m.run(cfg, [7], progress=False)
-    assert again.per_seed[0].sources == {"single": "cache", "concat": "cache", "arm": "cache"}
+    assert again.per_seed[0].source == "cache"
     values = m.claim_values(res)
     assert values == m.claim_values(again)
-    assert {c.key for c in m.CLAIMS} <= set(values) and len(values["gain_vs_ncc"]) == 1
-    assert values["gain_vs_ncc"][0] == pytest.approx(values["fpr_ncc"] - values["fpr_arm"])
-    # the single-scale arm with the baseline's seed is the baseline itself (the null adds a seed offset)
-    same = m.run(dataclasses.replace(cfg, scales=(1,)), [7], progress=False)
-    assert same.per_seed[0].sources["arm"] == "cache" and m.claim_values(same)["gain_vs_single"] == [0.0]
+    assert {c.key for c in m.CLAIMS} <= set(values) and len(values["gain_vs_hog"]) == 1
+    assert values["gain_vs_hog"][0] == pytest.approx(values["fpr_hog"] - values["fpr_arm"])
+    # the baselines do not depend on the arm; the concat arm has no scale weights
     cat = m.run(dataclasses.replace(cfg, arm="concat"), [7], progress=False)
-    assert cat.per_seed[0].weights is None and m.claim_values(cat)["gain_vs_concat"] == [0.0]
+    assert cat.per_seed[0].weights is None and m.claim_values(cat)["fpr_hog"] == values["fpr_hog"]
+    comp = m.companions(cfg, res.data[0], 7)
+    assert set(comp) == {"concat", "single", "uniform"} and comp["single"].msag.scales == (1,)
+    ev = m.evaluate(m.scores(comp["concat"], res.data[0].test), res.data[0].test, cfg.jitter)
+    assert ev["all"] == pytest.approx(m.claim_values(cat)["fpr_arm"]) and set(ev) == {"all", "hard", "big_scale"}
     with pytest.raises(ParameterError):
         m.run(cfg, [])

@@ -25,26 +25,30 @@ match decision. The course's versions (each a named simplification):
 
 **Comparators.** The sceptic's relation model from the card review: a concatenation head on the same extractor
 (concatenated feature maps, a 3×3 convolution, mean+max pooling, an MLP), its width chosen so that its parameter
-count matches MD-FRN's (:func:`matched_concat_hidden`); MD-FRN's single-scale ablation (MSAG at scale 1 only,
-same seed); and two hand-crafted scores, ``|NCC|`` of the standardised pixels and the cosine of unsigned HOG
-descriptors (:mod:`featurelab.crossspectral`).
+count matches MD-FRN's (:func:`matched_concat_hidden`); MD-FRN's ablations (MSAG at scale 1 only; MSAG with fixed
+uniform weights); and two hand-crafted scores, ``|NCC|`` of the standardised pixels and the cosine of unsigned HOG
+descriptors (:mod:`featurelab.crossspectral`). :func:`run` trains only the arm (MD-FRN in the preset);
+the comparators enter as swaps in the arm's place, and :func:`companions` trains them beside it for the notebook.
 
-**What this module asserts** (per seed on held-out scenes, mean over seeds): FPR95(|NCC|) − FPR95(MD-FRN) ≥ 0.10;
-the untrained network fails it. **Reported, not asserted** (the design note
-``results/calibration/notes/mdfrn_visible_lwir_matching.md`` has the prototype numbers): MD-FRN against the
-concatenation head and against its single-scale ablation — at this scale both differences are within the
-seed-to-seed noise (the ``single_scale_null`` swap measures it) — and HOG, which beats every learned matcher at
-this training budget, so the asserted claim is a floor, not evidence for SCM, MSAG or DIM.
+**What this module asserts** (per seed on held-out scenes, mean over seeds): FPR95(|NCC|) − FPR95(MD-FRN) ≥ 0.05;
+the untrained network fails it. This is a **floor**: the concatenation head passes it too, and unsigned HOG
+beats MD-FRN in most seeds at this budget, so it is not evidence for SCM, MSAG or DIM. **Reported, not
+asserted** (the design note ``results/calibration/notes/mdfrn_visible_lwir_matching.md`` has the prototype
+numbers): MD-FRN against the concatenation head and its two MSAG ablations — at this scale the differences are
+no larger than retraining noise, also with strong scale jitter, longer training, or a cross-scale variant of MSAG
+(measured in the design note, not kept).
 
 Simplifications for scale (named): procedural scenes rendered by two sensor models instead of VL-CMIM's 1,300
 aligned image pairs; 16×16 patches; ≈ 8 k parameters instead of a deep CNN; 500 Adam steps; a 5×5 correlation
 window; MSAG scales by average pooling of one feature map instead of several network depths; one DIM exchange
-on pooled vectors instead of feature maps. Every model is cached per seed (:mod:`featurelab.cache`), so swaps
-that leave a model unchanged reuse it.
+on pooled vectors instead of feature maps. Every model is cached per seed (:mod:`featurelab.cache`; the default
+seeds' models may be served from the course's committed-model store), so swaps that leave a model unchanged
+reuse it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -96,11 +100,11 @@ class Config(Knobs):
     batch_size: int = knob(32, lo=1)
     lr: float = knob(2e-3, lo=0.0, lo_open=True)
     arm_seed_offset: int = knob(0, lo=0, doc="offset of the arm's training seed")
-    n_seeds: int = knob(2, lo=1, doc="seeds (datasets and models)")
+    n_seeds: int = knob(3, lo=1, doc="seeds (datasets and models)")
 
     def validate(self) -> None:
         if self.patch % 8:
-            raise ParameterError(f"PATCH={self.patch} must be a multiple of 8 (one pooling stage, MSAG scales up to 4)")
+            raise ParameterError(f"PATCH={self.patch} must be a multiple of 8 (one pooling stage before the relations)")
         if len(set(self.scales)) != len(self.scales) or not self.scales:
             raise ParameterError(f"SCALES={self.scales} must list distinct pooling scales")
         if max(self.scales) > self.patch // 2:
@@ -141,17 +145,31 @@ class FourBranch(nn.Module):
                 torch.cat([self.private_ir(ir), self.shared(ir)], 1))
 
 
+def _displacements(h: int, w: int, radius: int) -> tuple[Tensor, Tensor]:
+    """For each displacement ``d`` (row-major over ``[−r, r]²``) and position ``p`` of an ``h × w`` map: the flat
+    index of ``p + d`` (clamped) and whether ``p + d`` lies inside the map; both ``((2r+1)², h·w)``."""
+    k = torch.arange(-radius, radius + 1)
+    dy, dx = torch.meshgrid(k, k, indexing="ij")
+    py, px = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    qy, qx = py.flatten()[None] + dy.flatten()[:, None], px.flatten()[None] + dx.flatten()[:, None]
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+    return qy.clamp(0, h - 1) * w + qx.clamp(0, w - 1), inside
+
+
 def correlation_volume(f_vis: Tensor, f_ir: Tensor, radius: int) -> Tensor:
     """SCM's spatial correlation of L2-normalised features, ``C[d, p] = ⟨f̂_vis(p), f̂_ir(p + d)⟩``.
 
     ``f_vis, f_ir``: ``(N, C, H, W)``; returns ``(N, (2r+1)², H, W)``, displacements ``d`` row-major over
-    ``[−r, r]²`` (zero outside the map).
+    ``[−r, r]²`` (zero outside the map). Computed as all cosines ``Ĝ = f̂_visᵀ f̂_ir`` (one batched product) from
+    which the ``(2r+1)²`` displacements of each position are gathered.
     """
     n, c, h, w = f_vis.shape
-    k = 2 * radius + 1
-    a = F.normalize(f_vis, dim=1).reshape(n, c, 1, h * w)
-    b = F.unfold(F.normalize(f_ir, dim=1), k, padding=radius).reshape(n, c, k * k, h * w)   # b[.., d, p] = f̂(p + d)
-    return (a * b).sum(1).reshape(n, k * k, h, w)
+    a = F.normalize(f_vis, dim=1).flatten(2)
+    b = F.normalize(f_ir, dim=1).flatten(2)
+    g = torch.bmm(a.transpose(1, 2), b)                                          # (N, HW, HW): ⟨f̂_vis(p), f̂_ir(q)⟩
+    idx, inside = _displacements(h, w, radius)
+    out = g.gather(2, idx.t().to(g.device).expand(n, -1, -1))                    # (N, HW, K²)
+    return (out.transpose(1, 2) * inside.to(g.device)).reshape(n, -1, h, w)
 
 
 class SCM(nn.Module):
@@ -309,7 +327,7 @@ def train_model(cfg: Config, arm: str, data: Data, seed: int, device="cpu", prog
         return {"final_loss": h.loss[-1] if h.loss else float("nan")}
 
     return cache.load_or_train("mdfrn_matcher", key, seed, make, train, version=DATA_VERSION, device=device,
-                               refresh=refresh)
+                               refresh=refresh, commit=True)
 
 
 @torch.no_grad()
@@ -334,10 +352,9 @@ def msag_weights(model: MDFRN, p: PatchPairs, device="cpu") -> np.ndarray:
 
 @dataclass
 class SeedResult:
-    """One seed's test scores. ``fpr``: FPR95 on all test pairs for ``single`` (MD-FRN with MSAG at one scale, the
-    ablation), ``concat`` (the parameter-matched concatenation head), ``arm`` (the preset: the full MD-FRN),
-    ``ncc`` (|NCC|) and ``hog``; ``fpr_hard``: the same on positives + shifted negatives only; ``weights``: the
-    arm's MSAG weights ``(N, S)`` on the test pairs (None for the concatenation head)."""
+    """One seed's test scores. ``fpr``: FPR95 on all test pairs for ``arm`` (the preset: the full MD-FRN), ``ncc``
+    (|NCC|) and ``hog``; ``fpr_hard``: the same on positives + shifted negatives only; ``weights``: the arm's MSAG
+    weights ``(N, S)`` on the test pairs (None for the concatenation head)."""
 
     seed: int
     fpr: dict[str, float]
@@ -345,8 +362,8 @@ class SeedResult:
     scores: dict[str, np.ndarray]
     test: PatchPairs
     weights: np.ndarray | None
-    sources: dict[str, str]
-    params: dict[str, int]
+    source: str
+    params: int
 
 
 @dataclass
@@ -355,68 +372,86 @@ class Result:
     seeds: list[int]
     per_seed: list[SeedResult]
     seconds: float
-    models: list[dict] = field(default_factory=list, repr=False)
+    models: list[nn.Module] = field(default_factory=list, repr=False)
+    data: list[Data] = field(default_factory=list, repr=False)
 
     def fpr(self, which: str, hard: bool = False) -> np.ndarray:
-        """``(n_seeds,)`` FPR95 of ``which`` in ``single | concat | arm | ncc | hog``."""
+        """``(n_seeds,)`` FPR95 of ``which`` in ``arm | ncc | hog``."""
         return np.array([(s.fpr_hard if hard else s.fpr)[which] for s in self.per_seed])
+
+
+def big_scale(test: PatchPairs, jitter: float) -> np.ndarray:
+    """Boolean mask of the pairs in the outer half of the log-scale range, ``|log s| > ½ log(jitter)``."""
+    return np.abs(np.log(test.scale)) > 0.5 * np.log(jitter)
+
+
+def fpr95_or_nan(labels: np.ndarray, s: np.ndarray) -> float:
+    """:func:`featurelab.crossspectral.fpr95`, or NaN when the pairs lack matches or non-matches."""
+    return fpr95(labels, s) if len(np.unique(labels)) == 2 else float("nan")
+
+
+def evaluate(scores_: np.ndarray, test: PatchPairs, jitter: float) -> dict[str, float]:
+    """FPR95 of match scores on all test pairs (``all``), on positives + shifted negatives (``hard``) and on the
+    pairs with a large scale change (``big_scale``, :func:`big_scale`; NaN when there are none)."""
+    hard, big = test.kind != 1, big_scale(test, jitter)
+    return {"all": fpr95(test.label, scores_), "hard": fpr95(test.label[hard], scores_[hard]),
+            "big_scale": fpr95_or_nan(test.label[big], scores_[big])}
 
 
 def run(cfg: Config, seeds: list[int], *, device: torch.device | str = "cpu", progress: bool | None = None,
         refresh: bool = False) -> Result:
-    """Per seed: make the data; train (or load) the single-scale MD-FRN and the concatenation head (seed) and the
-    arm (seed + ``arm_seed_offset``); score all of them and the pixel baselines on the held-out test pairs."""
+    """Per seed: make the data; train (or load) the arm (seed + ``arm_seed_offset``); score it and the two
+    hand-crafted baselines on the held-out test pairs."""
     seeds = list(seeds)
     if not seeds:
         raise ParameterError("need at least one seed")
     t0 = time.perf_counter()
-    out, models = [], []
+    out, models, datas = [], [], []
     for s in seeds:
         data = load_data(cfg, s)
-        single, si = train_model(cfg, "mdfrn", data, s, device, progress, refresh, scales=(1,))
-        concat, ci = train_model(cfg, "concat", data, s, device, progress, refresh)
-        arm, ai = train_model(cfg, cfg.arm, data, s + cfg.arm_seed_offset, device, progress, refresh)
+        arm, info = train_model(cfg, cfg.arm, data, s + cfg.arm_seed_offset, device, progress, refresh)
         te = data.test
-        sc = {"single": scores(single, te, device), "concat": scores(concat, te, device)}
-        sc["arm"] = scores(arm, te, device)
+        sc = {"arm": scores(arm, te, device), "ncc": np.abs(ncc(te.vis, te.ir)), "hog": hog_similarity(te.vis, te.ir)}
         w = msag_weights(arm, te, device) if isinstance(arm, MDFRN) else None
-        sc["ncc"] = np.abs(ncc(te.vis, te.ir))
-        sc["hog"] = hog_similarity(te.vis, te.ir)
         hard = te.kind != 1
         out.append(SeedResult(s, {k: fpr95(te.label, v) for k, v in sc.items()},
                               {k: fpr95(te.label[hard], v[hard]) for k, v in sc.items()}, sc, te, w,
-                              {"single": si.source, "concat": ci.source, "arm": ai.source},
-                              {"single": count_parameters(single), "concat": count_parameters(concat),
-                               "arm": count_parameters(arm)}))
-        models.append({"single": single, "concat": concat, "arm": arm})
-    return Result(cfg, seeds, out, time.perf_counter() - t0, models)
+                              info.source, count_parameters(arm)))
+        models.append(arm)
+        datas.append(data)
+    return Result(cfg, seeds, out, time.perf_counter() - t0, models, datas)
+
+
+def companions(cfg: Config, data: Data, seed: int, device="cpu", progress=None) -> dict[str, nn.Module]:
+    """The comparators the notebook shows beside the arm on one seed: the parameter-matched concatenation head
+    (``concat``), MD-FRN with MSAG at scale 1 only (``single``) and with fixed uniform scale weights (``uniform``)
+    — each trained like the arm (or loaded from the cache)."""
+    return {"concat": train_model(cfg, "concat", data, seed, device, progress)[0],
+            "single": train_model(cfg, "mdfrn", data, seed, device, progress, scales=(1,))[0],
+            "uniform": train_model(dataclasses.replace(cfg, weights="uniform"), "mdfrn", data, seed, device,
+                                   progress)[0]}
 
 
 def claim_values(res: Result) -> dict:
-    """Per-seed FPR95 differences (positive = the arm is better) and mean FPR95 of every model."""
+    """Per-seed FPR95 differences (positive = the arm is better) and mean FPR95 of every scorer."""
     return {
-        "gain_vs_single": (res.fpr("single") - res.fpr("arm")).tolist(),
-        "gain_vs_concat": (res.fpr("concat") - res.fpr("arm")).tolist(),
         "gain_vs_hog": (res.fpr("hog") - res.fpr("arm")).tolist(),
         "gain_vs_ncc": (res.fpr("ncc") - res.fpr("arm")).tolist(),
-        **{f"fpr_{k}": float(res.fpr(k).mean()) for k in ("arm", "single", "concat", "ncc", "hog")},
+        **{f"fpr_{k}": float(res.fpr(k).mean()) for k in ("arm", "ncc", "hog")},
     }
 
 
 CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("learned_relation_beats_pixel_ncc", "gain_vs_ncc", ">=", 0.10,
+    ClaimSpec("learned_relation_beats_pixel_ncc", "gain_vs_ncc", ">=", 0.05,
               "FPR95(|NCC| of the raw pixels) − FPR95(MD-FRN), held-out scenes, all negatives",
               "qualitative: learned cross-spectral matchers beat hand-crafted ones (experiments); numbers not verified"),
 )
 SWAPS: tuple[Swap, ...] = (
     Swap("untrained", {"steps": 0}, ("learned_relation_beats_pixel_ncc",), "mechanism",
          "the same MD-FRN with its initial weights: no relation is learned"),
-    Swap("single_scale_null", {"scales": (1,), "arm_seed_offset": 10_000}, (), "null",
-         "the single-scale ablation retrained with independent initial weights and batch order in MD-FRN's place "
-         "(reported: the noise of the MSAG comparison)"),
     Swap("concat_head", {"arm": "concat"}, (), "baseline",
-         "the sceptic: a concatenation head with MD-FRN's parameter count (no correlation, no scales) in its place "
-         "(reported)"),
-    Swap("uniform_scale_weights", {"weights": "uniform"}, (), "mechanism",
-         "MSAG's input-dependent weights replaced by fixed 1/3 each (reported)"),
+         "the sceptic: a concatenation head with MD-FRN's parameter count (no correlation, no scales, no "
+         "interaction) in its place (reported: it passes the floor too)"),
+    Swap("single_scale", {"scales": (1,)}, (), "mechanism",
+         "MSAG at scale 1 only, no scale-domain relation (reported)"),
 )
