@@ -17,7 +17,9 @@ def _private_model_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [dict(arm="unet"), dict(size=30), dict(size=16), dict(min_distance=25),
                                  dict(n_seeds=0), dict(lr=0.0), dict(bg_weight=0.0), dict(key_init="ones"),
-                                 dict(steps=-1), dict(width=2)])
+                                 dict(steps=-1), dict(width=2),
+                                 dict(landmark_width=3), dict(landmark_width=20), dict(key_lr=0.0),
+                                 dict(key_lr=2.0)])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ParameterError):
         dataclasses.replace(cat.PRESETS["small"], **bad)
@@ -94,6 +96,22 @@ def test_arms_build_and_match_in_size():
     x = torch.rand(2, 3, cfg.size, cfg.size)
     for a in cat.ARMS:
         assert cat.build(a, cfg)(x).shape == (2, 4, cfg.size, cfg.size)
+
+
+def test_key_lr_puts_only_scp_keys_in_their_own_group(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cat, "fit", lambda model, x, y, **kw: seen.update(kw))
+    cfg = dataclasses.replace(cat.PRESETS["small"], key_lr=0.25, n_train=8, steps=1)
+    train, _ = cat.load_data(cfg, 0)
+    model = cat.build("catnet", cfg)
+    cat.train_model(model, train, cfg, 0)
+    groups = seen["optimizer"].param_groups
+    assert [g["lr"] for g in groups] == [cfg.lr, cfg.lr * 0.25]
+    keys = {id(p) for b in model.context.blocks for p in b.k.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == keys
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    cat.train_model(cat.build("fpn", cfg), train, cfg, 0)                 # no SCP: one group at lr
+    assert [g["lr"] for g in seen["optimizer"].param_groups] == [cfg.lr]
 
 
 def test_scores_on_perfect_and_swapped_predictions():
