@@ -7,7 +7,7 @@
     featurelab sweep NOTEBOOK -p KNOB=v1,v2 [-p ...] [--seeds 0-9] [--scale small|full] [--out DIR] [--resume]
     featurelab bench [SLUG ...] [--out DIR]
     featurelab readme [--check]
-    featurelab models [list | verify | build SLUG]
+    featurelab models [list | verify | build SLUG [--notebook]]
 
 Bad input gets a one-line error and exit code 2; a run with an errored notebook or a failed claim exits 1.
 """
@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     md = sub.add_parser("models", help="the committed-model store (data/models): list, verify hashes, rebuild")
     md.add_argument("action", nargs="?", default="list", choices=("list", "verify", "build"))
     md.add_argument("slug", nargs="?", help="with build: the paper whose committed models to retrain")
+    md.add_argument("--notebook", action="store_true",
+                    help="with build: also execute the notebook, committing the models only it trains")
     rd = sub.add_parser("readme", help="regenerate the README course table from the catalog")
     rd.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     return p
@@ -361,7 +363,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "build":
         if not args.slug:
             raise UsageError("give the paper: featurelab models build SLUG")
-        rows = store.build(catalog.get(args.slug).slug)
+        rows = store.build(catalog.get(args.slug).slug, notebook=args.notebook)
         if not rows:
             print(f"{args.slug}: no commit=True model was trained; nothing committed")
         for r in rows:

@@ -189,11 +189,12 @@ def verify() -> list[str]:
     return problems
 
 
-def build(slug: str, seed: int = 0) -> list[dict]:
+def build(slug: str, seed: int = 0, notebook: bool = False) -> list[dict]:
     """Retrain and commit every ``commit=True`` model of ``slug``'s default run (scale small, ``seed``).
 
-    Runs the paper's experiment once with an empty model cache, so each committed recipe trains from scratch; returns
-    the paper's new registry rows.
+    Runs the paper's experiment once with an empty model cache, so each committed recipe trains from scratch; with
+    ``notebook=True`` it then executes the paper's notebook too (same empty cache), so models that only the notebook
+    trains (extra arms shown beside the run) are committed as well. Returns the paper's new registry rows.
     """
     from .experiment import paper_module
     from .run import setup
@@ -207,6 +208,14 @@ def build(slug: str, seed: int = 0) -> list[dict]:
         try:
             run = setup("small", seed, paper.PRESETS)
             paper.run(run.cfg, run.seeds(run.cfg.n_seeds), device="cpu")
+            if notebook:
+                from . import catalog
+                from .runner import execute_task
+
+                nb = catalog.get(slug).path
+                out = execute_task(nb.read_text(), {"SCALE": "small", "SEED": seed}, "small", None, 1200, slug)
+                if out["error"]:
+                    raise ParameterError(f"{nb.name} failed while committing its models: {out['error']}")
         finally:
             for k, v in old.items():
                 if v is None:
