@@ -148,7 +148,7 @@ def load_or_train(
                                                               blob.get("meta"))
             else:
                 reason = "stale: " + ", ".join(diff)
-    if commit and not refresh and store.committing() is None:
+    if commit and not refresh and store.committing() is None and not store.skipped():
         start = time.perf_counter()
         entry = store.lookup(path.name, want)
         loaded = store.load_state(entry, want) if entry is not None else None

@@ -63,6 +63,7 @@ def run_arm(module: str, scale: str, arm: str, seed_set_index: int, threads: int
     from .run import pick_device, seed_everything, seed_set
 
     os.environ.setdefault("FEATURELAB_PROGRESS", "0")
+    os.environ["FEATURELAB_NO_STORE"] = "1"  # train as the record did: the store's fp16 copies would shift seed set 0
     torch.set_num_threads(threads)
     paper = _import(module)
     cfg = dict((name, c) for name, c, _ in arms_of(paper, scale))[arm]

@@ -300,4 +300,6 @@ def trained_encoder(recipe: EncoderRecipe | str = "phi", seed: int = 0, *, refre
         val = face_dataset(POOLS["test"][:100], 4, seed=seed + 1, size=recipe.size)
         return {"val_auc": verification_auc(embed(model, val.x), val.ids)}
 
-    return cache.load_or_train(f"face_encoder_{recipe.pool}", recipe, seed, build, train, refresh=refresh)
+    # committed (COURSE_GUIDE §5): the course's "pretrained" face models, shared by the notebooks that use faces
+    return cache.load_or_train(f"face_encoder_{recipe.pool}", recipe, seed, build, train, refresh=refresh,
+                               commit=True)

@@ -39,6 +39,9 @@ MAX_FILE_BYTES = 1_100_000
 MAX_TOTAL_BYTES = 20_000_000
 #: Set to a paper slug while ``featurelab models build`` runs: ``commit=True`` models trained then are committed.
 COMMIT_ENV = "FEATURELAB_COMMIT_MODELS"
+#: Set to 1 to ignore the store (every model trains or comes from the user cache). ``featurelab calibrate`` sets it:
+#: its records are then reproducible everywhere (the store ships fp16 copies of the default seeds' models).
+SKIP_ENV = "FEATURELAB_NO_STORE"
 
 
 def store_dir() -> Path:
@@ -108,6 +111,11 @@ def load_state(entry: Entry, header: dict) -> tuple[dict[str, torch.Tensor], dic
 def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``state`` with floating tensors rounded to fp16 (what the store keeps)."""
     return {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu() for k, v in state.items()}
+
+
+def skipped() -> bool:
+    """True when the store is switched off (``FEATURELAB_NO_STORE=1``)."""
+    return os.environ.get(SKIP_ENV, "").strip() == "1"
 
 
 def committing() -> str | None:

@@ -70,6 +70,30 @@ def test_store_is_only_for_its_key_and_opt_in(places, monkeypatch):
         assert info.source == "trained" and n == 1, kwargs
 
 
+def test_no_store_switch_trains_instead(places, monkeypatch):
+    monkeypatch.setenv(store.COMMIT_ENV, "some_paper")
+    _recipe()
+    monkeypatch.delenv(store.COMMIT_ENV)
+    monkeypatch.setenv(store.SKIP_ENV, "1")
+    monkeypatch.setenv("FEATURELAB_MODEL_CACHE", str(places / "fresh_cache"))
+    _, info, n = _recipe()
+    assert info.source == "trained" and n == 1
+
+
+def test_calibration_runs_do_not_use_the_store(monkeypatch):
+    import featurelab.calibrate as cal
+
+    import os
+
+    monkeypatch.delenv(store.SKIP_ENV, raising=False)
+    try:
+        with pytest.raises(Exception):
+            cal.run_arm("featurelab.papers.nosuchpaper", "small", "method", 0)
+        assert store.skipped()
+    finally:
+        os.environ.pop(store.SKIP_ENV, None)
+
+
 def test_tampered_file_is_not_served_and_verify_says_so(places, monkeypatch):
     monkeypatch.setenv(store.COMMIT_ENV, "some_paper")
     _recipe()
