@@ -139,9 +139,25 @@ def test_smoke_run_and_swaps():
     res = P.run(cfg, [3])
     v = P.claim_values(res)
     assert {c.key for c in P.CLAIMS} <= set(v)
-    copy = P.run(P.SWAPS[-1].apply(cfg), [3])
+    swaps = {s.name: s for s in P.SWAPS}
+    copy = P.run(swaps["copy_reference"].apply(cfg), [3])
     assert P.claim_values(copy)["copy_excess"][0] > 0.2              # a copy is caught by the guard
     assert torch.equal(copy.per_seed[0].images["O"], copy.per_seed[0].refs)
+    rnd = P.run(swaps["random_encoder"].apply(cfg), [3])
+    for arm in ("O_final", "T", "U", "labels", "random"):              # a swap changes only the method's arm
+        assert torch.equal(copy.per_seed[0].images[arm], res.per_seed[0].images[arm])
+    assert not torch.equal(rnd.per_seed[0].images["O"], res.per_seed[0].images["O"])
+
+
+def test_random_encoder_embeddings_are_standardised_unit_vectors():
+    cfg = dataclasses.replace(P.PRESETS["small"], **P.SMOKE)
+    x = P.load_data(cfg.n_maps, cfg.n_patches, 3).patches
+    raw = P.embed(P.encoder(cfg, 3, trained=False), x)
+    z = P.embedder("random", cfg, 3)(x)
+    assert torch.allclose(z.norm(dim=-1), torch.ones(len(z)), atol=1e-5)
+    assert z.std(0).mean() > 3 * raw.std(0).mean()                  # raw unit embeddings barely vary
+    with pytest.raises(P.ParameterError):
+        P.embedder("labels", cfg, 3)
 
 
 def test_unet_denoiser_takes_flat_patches_and_zero_is_null():
