@@ -49,8 +49,8 @@ Every arm uses its own noise (independent of O's). Measured on 4 reference maps 
   maps) labels every 8×8 block of the generated map; the share that matches the reference's majority class;
 - *seam ratio*: mean |∇x| across the 16-px tile boundaries over mean |∇x| inside tiles;
 - *crop fidelity*: Fréchet distance (:func:`featurelab.diffusion.frechet_distance`) between texture statistics of
-  random 16×16 crops of the generated and of real held-out maps (a blurry image has lower contrast and gradients,
-  which the seam ratio would reward);
+  random 16×16 crops of the generated maps and of their real twins (same layout, fresh texture), cropped at the
+  same places (a blurry image has lower contrast and gradients, which the seam ratio would reward);
 - *copy guard*: pixel correlation of the generation with its reference minus that of an independent real twin
   (the same layout and stripe orientation, fresh texture phases) with the reference.
 
@@ -614,10 +614,11 @@ def seam_ratio(images: Tensor, period: int = PATCH) -> float:
 
 
 def crop_fd(images: Tensor, real: Tensor, n_crops: int, seed: int) -> float:
-    """Fréchet distance between :func:`block_stats` of random 16×16 crops of ``images`` and of ``real`` maps."""
-    g = torch.Generator().manual_seed(seed)
-    a = random_crops(images, n_crops * images.shape[0], PATCH, g)
-    b = random_crops(real, n_crops * real.shape[0], PATCH, g)
+    """Fréchet distance between :func:`block_stats` of ``n_crops`` random 16×16 crops per map of ``images`` and of
+    ``real`` ``(B, 1, S, S)``, both cropped at the same places (pass real maps with the same layout — the twins — so
+    that the distance measures texture, not how much of each land cover the crops happen to hold)."""
+    a = random_crops(images, n_crops * images.shape[0], PATCH, torch.Generator().manual_seed(seed))
+    b = random_crops(real, n_crops * real.shape[0], PATCH, torch.Generator().manual_seed(seed))
     return D.frechet_distance(block_stats(a), block_stats(b))
 
 
@@ -666,14 +667,15 @@ class Result:
 @dataclass(frozen=True)
 class Scene:
     """One seed's held-out references: maps ``(n_refs, 1, 64, 64)``, their land-cover labels ``(n_refs, 64, 64)``
-    and stripe orientations ``(n_refs,)``, independent real twins (same layout), other real maps (for crop
-    fidelity) and the grids of conditioning vectors ``(n_refs, 4, 4, d)`` of every kind."""
+    and stripe orientations ``(n_refs,)``, independent real twins (same layout and stripes, fresh texture: the copy
+    guard's yardstick and crop fidelity's real maps), a second set of twins (the crop-FD floor of real maps) and
+    the grids of conditioning vectors ``(n_refs, 4, 4, d)`` of every kind."""
 
     refs: Tensor
     labels: Tensor
     orient: Tensor
     twins: Tensor
-    real: Tensor
+    twins2: Tensor
     grids: dict
 
 
@@ -682,8 +684,7 @@ def scene(cfg: Config, seed: int) -> Scene:
     onehot = F.one_hot(labels.unfold(1, PATCH, PATCH).unfold(2, PATCH, PATCH).reshape(cfg.n_refs, GRID, GRID, -1), 4)
     grids = {k: grid_embeddings(refs, embedder(k, cfg, seed)) for k in ("ssl", "random")}
     grids["labels"] = F.normalize(onehot.float().mean(3), dim=-1)
-    return Scene(refs, labels, orient, twin(labels, orient, 60_000 + seed), make_maps(cfg.n_refs, 70_000 + seed)[0],
-                 grids)
+    return Scene(refs, labels, orient, twin(labels, orient, 60_000 + seed), twin(labels, orient, 70_000 + seed), grids)
 
 
 def _noise_seed(seed: int, arm: str) -> int:
@@ -737,7 +738,7 @@ def run_seed(cfg: Config, seed: int, *, device: torch.device | str = "cpu", prog
     agreement = {a: float(layout_agreement(clf, im, sc.labels).mean()) for a, im in images.items()}
     orientation = {a: orientation_agreement(im, sc.labels, sc.orient) for a, im in images.items()}
     seam = {a: seam_ratio(im) for a, im in images.items()}
-    fd = {a: crop_fd(im, sc.real, cfg.n_crops, seed + 3) for a, im in images.items()}
+    fd = {a: crop_fd(im, sc.twins, cfg.n_crops, seed + 3) for a, im in images.items()}
     copy_corr = float(correlation(images["O"], sc.refs).mean())
     twin_corr = float(correlation(sc.twins, sc.refs).mean())
     return Seed(seed, sc.refs, sc.labels, sc.orient, sc.twins, sc.grids["ssl"], images, agreement, orientation, seam,
