@@ -296,6 +296,18 @@ def load_digits_split(test_size: float = 0.33, seed: int = 0, flat: bool = True)
     return Split(*t, classes=tuple(str(i) for i in range(10)))
 
 
+def load_digits_signed(seed: int, test_size: float = 0.2) -> Split:
+    """scikit-learn's 8×8 digits as the course's diffusion models see them: a stratified split drawn by ``seed``
+    (1,437 / 360 at the default ``test_size``), flat ``(N, 64)`` pixels mapped to [−1, 1]."""
+    d = load_digits_split(test_size=test_size, seed=seed)
+    return Split(d.x_train * 2 - 1, d.y_train, d.x_test * 2 - 1, d.y_test, d.classes)
+
+
+def to_unit(x: torch.Tensor) -> np.ndarray:
+    """Pixels in [−1, 1] back to [0, 1] (clipped) as numpy, same shape: what pixel-space evaluators see."""
+    return ((x.detach().clamp(-1, 1) + 1) / 2).cpu().numpy()
+
+
 def load_mnist1d(num_samples: int = 5000, seed: int = 42) -> Split:
     """MNIST-1D (Greydanus 2020), generated locally by the ``mnist1d`` package: ``x`` is ``(N, 40)``.
 

@@ -159,3 +159,15 @@ def test_committed_text_embeddings_match_their_paper_texts(path):
     emb = data.load_text_embeddings(path.stem, list(paper.TEXTS))
     assert emb.shape == (len(paper.TEXTS), 384)
     assert torch.allclose(emb.norm(dim=1), torch.ones(len(emb)), atol=1e-3)
+
+
+def test_load_digits_signed_maps_pixels_to_minus_one_one_and_back():
+    from featurelab.data import load_digits_signed, to_unit
+
+    d = load_digits_signed(3)
+    assert d.x_train.shape == (1437, 64) and d.x_test.shape == (360, 64)
+    assert float(d.x_train.min()) == -1.0 and float(d.x_train.max()) == 1.0
+    ref = data.load_digits_split(test_size=0.2, seed=3)
+    assert torch.equal(d.y_test, ref.y_test)
+    assert np.allclose(to_unit(d.x_test), ref.x_test.numpy(), atol=1e-6)
+    assert to_unit(torch.tensor([-3.0, 0.0, 3.0])).tolist() == [0.0, 0.5, 1.0]   # clipped

@@ -63,7 +63,8 @@ from .. import cache
 from .. import diffusion as D
 from ..base import ParameterError
 from ..claims import ClaimSpec
-from ..data import load_digits_split
+from ..data import Split, to_unit
+from ..data import load_digits_signed as load_data
 from ..experiment import Knobs, Swap, knob
 from ..train import fit
 
@@ -139,27 +140,6 @@ def schedule() -> D.Schedule:
 
 
 # ----------------------------------------------------------------------------------------------- data
-@dataclass
-class Data:
-    """Digits with pixels in [−1, 1]: ``x_train`` ``(1437, 64)``, ``x_test`` ``(360, 64)``, labels ``(N,)``."""
-
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
-
-
-def load_data(seed: int) -> Data:
-    """scikit-learn's 8×8 digits, a stratified 1,437 / 360 split drawn by ``seed``, pixels mapped to [−1, 1]."""
-    d = load_digits_split(test_size=0.2, seed=seed)
-    return Data(d.x_train * 2 - 1, d.y_train, d.x_test * 2 - 1, d.y_test)
-
-
-def to_unit(x: Tensor) -> np.ndarray:
-    """Pixels in [−1, 1] back to [0, 1] as numpy (what the pixel classifiers see)."""
-    return ((x.clamp(-1, 1) + 1) / 2).detach().cpu().numpy()
-
-
 def shuffled_labels(y: Tensor, seed: int) -> Tensor:
     """The labels permuted across images (same class counts, no image–label pairing)."""
     return y[torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))]
@@ -176,7 +156,7 @@ def train_denoiser(model: nn.Module, x: Tensor, y: Tensor, cfg: Config, seed: in
     return {"final_loss": hist.loss[-1] if hist.loss else float("nan")}
 
 
-def denoiser(cfg: Config, seed: int, labels: str = "true", perm: int = 0, data: Data | None = None,
+def denoiser(cfg: Config, seed: int, labels: str = "true", perm: int = 0, data: Split | None = None,
              progress: bool | None = None, refresh: bool = False,
              device: torch.device | str = "cpu") -> tuple[nn.Module, cache.CacheInfo]:
     """The class-conditional MLP denoiser for ``seed`` from the model cache (trained when missing).
@@ -259,7 +239,7 @@ def noisy_ce_loss(model: nn.Module, x0: Tensor, y: Tensor, sched: D.Schedule,
     return F.cross_entropy(model(sched.q_sample(x0, t, noise), t), y)
 
 
-def guide_classifier(cfg: Config, seed: int, data: Data, progress: bool | None = None,
+def guide_classifier(cfg: Config, seed: int, data: Split, progress: bool | None = None,
                      device: torch.device | str = "cpu") -> nn.Module:
     """The noise-aware classifier for classifier guidance, trained on the true labels (cached)."""
     def build() -> nn.Module:
@@ -329,7 +309,7 @@ class Seed:
     slot's network; ``control_errors`` of the shuffled-label control; samples ``(10·n, 64)`` in [−1, 1]."""
 
     seed: int
-    data: Data
+    data: Split
     model: nn.Module
     control: nn.Module
     errors: Tensor

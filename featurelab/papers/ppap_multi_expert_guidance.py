@@ -68,7 +68,8 @@ from .. import cache
 from .. import diffusion as D
 from ..base import ParameterError
 from ..claims import ClaimSpec
-from ..data import load_digits_split
+from ..data import Split, to_unit
+from ..data import load_digits_signed as load_data
 from ..experiment import Knobs, Swap, knob
 from ..models import mlp
 from ..train import fit
@@ -148,28 +149,7 @@ def schedule() -> D.Schedule:
 
 
 # ----------------------------------------------------------------------------------------------- data and models
-@dataclass
-class Data:
-    """Digits with pixels in [−1, 1]: ``x_train`` ``(1437, 64)``, ``x_test`` ``(360, 64)``, labels ``(N,)``."""
-
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
-
-
-def load_data(seed: int) -> Data:
-    """scikit-learn's 8×8 digits, a stratified 1,437 / 360 split drawn by ``seed``, pixels mapped to [−1, 1]."""
-    d = load_digits_split(test_size=0.2, seed=seed)
-    return Data(d.x_train * 2 - 1, d.y_train, d.x_test * 2 - 1, d.y_test)
-
-
-def to_unit(x: Tensor) -> np.ndarray:
-    """Pixels in [−1, 1] back to [0, 1] as numpy (what the evaluators see)."""
-    return ((x.detach().clamp(-1, 1) + 1) / 2).cpu().numpy()
-
-
-def denoiser(cfg: Config, seed: int, data: Data, progress: bool | None = None,
+def denoiser(cfg: Config, seed: int, data: Split, progress: bool | None = None,
              device: torch.device | str = "cpu") -> tuple[nn.Module, cache.CacheInfo]:
     """The unconditional MLP ε-denoiser (it never sees a label), cached and served from the committed store."""
     def build() -> nn.Module:
@@ -191,7 +171,7 @@ def denoiser(cfg: Config, seed: int, data: Data, progress: bool | None = None,
     return model.eval(), info
 
 
-def clean_classifier(cfg: Config, seed: int, data: Data, device: torch.device | str = "cpu") -> nn.Module:
+def clean_classifier(cfg: Config, seed: int, data: Split, device: torch.device | str = "cpu") -> nn.Module:
     """The off-the-shelf classifier: an MLP 64→256→256→10 trained on *clean* labelled digits (cross-entropy)."""
     torch.manual_seed(seed + 2)
     m = mlp([DIM, 256, 256, N_CLASSES]).to(device)
@@ -335,14 +315,14 @@ def guided_samples(dm: nn.Module, guide, y: Tensor, scale: float, *, steps: int,
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
-def knn_evaluator(data: Data):
+def knn_evaluator(data: Split):
     """The claim evaluator: 5-nearest-neighbours on raw [0, 1] pixels of the real training digits."""
     from sklearn.neighbors import KNeighborsClassifier
 
     return KNeighborsClassifier(5).fit(to_unit(data.x_train), data.y_train.numpy())
 
 
-def pca_logreg(data: Data):
+def pca_logreg(data: Split):
     """The second evaluator: logistic regression on 20 PCA components of the real training digits."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
@@ -359,7 +339,7 @@ def diversity(x: Tensor, y: Tensor) -> float:
 
 
 @torch.no_grad()
-def noisy_agreement(guide, data: Data, teacher: nn.Module, t_bins: list[tuple[int, int]], seed: int) -> np.ndarray:
+def noisy_agreement(guide, data: Split, teacher: nn.Module, t_bins: list[tuple[int, int]], seed: int) -> np.ndarray:
     """Per timestep bin: ``[accuracy vs true label, agreement with the teacher on the clean image]`` of
     ``guide(x_t, t)`` on the noised test digits (``t`` uniform in the bin) → ``(n_bins, 2)``."""
     sched = schedule()
@@ -407,10 +387,9 @@ class Result:
     seconds: float
 
 
-def _arm_guides(cfg: Config, seed: int, dm: nn.Module, clf: nn.Module, data: Data, pool: dict[str, Tensor],
+def _arm_guides(cfg: Config, seed: int, dm: nn.Module, clf: nn.Module, data: Split, pool: dict[str, Tensor],
                 progress: bool | None) -> tuple[dict, dict]:
     """Every arm's guide ``(x_t, t) → logits`` and trainable-parameter count."""
-    dev = data.x_train.device
     kw = dict(temperature=cfg.temperature, batch_size=cfg.batch_size, lr=cfg.lr, progress=progress)
     guides, params = {}, {}
 
@@ -441,13 +420,13 @@ def run_seed(cfg: Config, seed: int, *, device: torch.device | str = "cpu", prog
     """One diffusion model, one clean classifier, every guiding arm; curves over the scale grid and best-scale
     samples on separate seeds, all arms from the same ``x_T``."""
     data = load_data(seed)
-    data = Data(*(v.to(device) for v in (data.x_train, data.y_train, data.x_test, data.y_test)))
+    data = data.to(device)
     dm, info = denoiser(cfg, seed, data, progress, device)
     clf = clean_classifier(cfg, seed, data, device)
     pool = {"samples": transfer_set("samples", dm, cfg.n_transfer, cfg.transfer_steps, seed + 3),
             "noise": transfer_set("noise", dm, cfg.n_transfer, cfg.transfer_steps, seed + 4)}
     guides, params = _arm_guides(cfg, seed, dm, clf, data, pool, progress)
-    cpu = Data(*(v.cpu() for v in (data.x_train, data.y_train, data.x_test, data.y_test)))
+    cpu = data.to("cpu")
     knn, lr = knn_evaluator(cpu), pca_logreg(cpu)
     real_feats = lr[0].transform(to_unit(cpu.x_test))
     y_curve = torch.arange(N_CLASSES).repeat_interleave(cfg.curve_per_class)

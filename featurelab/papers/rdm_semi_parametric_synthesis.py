@@ -70,7 +70,8 @@ from .. import cache
 from .. import diffusion as D
 from ..base import ParameterError
 from ..claims import ClaimSpec
-from ..data import load_digits_split
+from ..data import Split, to_unit
+from ..data import load_digits_signed as load_data
 from ..experiment import Knobs, Swap, knob
 from ..train import fit
 
@@ -132,27 +133,6 @@ def schedule() -> D.Schedule:
 
 
 # ----------------------------------------------------------------------------------------------- data
-@dataclass
-class Data:
-    """Digits with pixels in [−1, 1]: ``x_train`` ``(1437, 64)`` (= the database), ``x_test`` ``(360, 64)``."""
-
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
-
-
-def load_data(seed: int) -> Data:
-    """scikit-learn's 8×8 digits, a stratified 1,437 / 360 split drawn by ``seed``, pixels mapped to [−1, 1]."""
-    d = load_digits_split(test_size=0.2, seed=seed)
-    return Data(d.x_train * 2 - 1, d.y_train, d.x_test * 2 - 1, d.y_test)
-
-
-def to_unit(x: Tensor) -> np.ndarray:
-    """Pixels in [−1, 1] back to [0, 1] as numpy (what the pixel classifiers see)."""
-    return ((x.clamp(-1, 1) + 1) / 2).detach().cpu().numpy()
-
-
 def thicken(x: Tensor) -> Tensor:
     """Thick-stroke digits: a grey dilation with an L-shaped footprint (each pixel becomes the maximum of itself and
     its right and lower neighbours), so strokes grow by one pixel to the right and down. ``x`` ``(N, 64)`` in
@@ -247,7 +227,7 @@ def rdm_loss(model: RetrievalDenoiser, x0: Tensor, idx: Tensor, *, schedule: D.S
     return F.mse_loss(model._run(schedule.q_sample(x0, t, noise), t, c, None, drop), noise)
 
 
-def denoiser(cfg: Config, seed: int, retrieval: str = "nearest", rep: int = 0, data: Data | None = None,
+def denoiser(cfg: Config, seed: int, retrieval: str = "nearest", rep: int = 0, data: Split | None = None,
              progress: bool | None = None, refresh: bool = False, device: torch.device | str = "cpu",
              exclude_self: bool = True) -> tuple[RetrievalDenoiser, cache.CacheInfo]:
     """The RDM (``retrieval="nearest"``) or the random-neighbour control for ``seed``, from the model cache.
@@ -384,7 +364,7 @@ class Seed:
     """Everything one seed measured: the method slot (RDM unless swapped) and the random-neighbour control."""
 
     seed: int
-    data: Data
+    data: Split
     phi: Embedding
     thick_db: Tensor
     model: RetrievalDenoiser
@@ -411,7 +391,7 @@ class Result:
         return [float(getattr(getattr(s, arm), key)) for s in self.per_seed]
 
 
-def measure(model: RetrievalDenoiser, cfg: Config, retrieval: str, data: Data, phi: Embedding, thick_db: Tensor,
+def measure(model: RetrievalDenoiser, cfg: Config, retrieval: str, data: Split, phi: Embedding, thick_db: Tensor,
              evaluator, style, seed: int) -> Arm:
     """Sample ``model`` three ways and measure: ``n_fd`` database pseudo-queries (FD against the test digits,
     novelty), the test digits as queries on the original database (evaluator accuracy, share judged thick) and on
