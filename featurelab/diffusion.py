@@ -487,7 +487,11 @@ def add_lora(model: nn.Module, rank: int = 4, alpha: float | None = None,
 def frechet_distance(a: np.ndarray | Tensor, b: np.ndarray | Tensor, eps: float = 1e-6) -> float:
     """Fréchet distance between Gaussians fitted to feature sets ``a`` ``(N, F)`` and ``b`` ``(M, F)`` (Heusel et
     al. 2017, the formula behind FID): ``‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})``. Which features is up
-    to the caller: use an evaluator network independent of the generator being judged."""
+    to the caller: use an evaluator network independent of the generator being judged. Singular covariances (class
+    probabilities, which sum to 1) make scipy's matrix square root warn although the distance is well defined: that
+    warning is silenced, and a non-finite root is retried with ``eps`` added to both diagonals."""
+    import warnings
+
     from scipy import linalg
 
     a = np.asarray(a.detach().cpu() if isinstance(a, Tensor) else a, dtype=np.float64)
@@ -496,8 +500,10 @@ def frechet_distance(a: np.ndarray | Tensor, b: np.ndarray | Tensor, eps: float 
         raise ParameterError("frechet_distance needs two (N, F) feature arrays with the same F and N ≥ 2")
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(sa @ sb)
-    if not np.isfinite(covmean).all():
-        off = eps * np.eye(len(sa))
-        covmean = linalg.sqrtm((sa + off) @ (sb + off))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sa @ sb)
+        if not np.isfinite(covmean).all():
+            off = eps * np.eye(len(sa))
+            covmean = linalg.sqrtm((sa + off) @ (sb + off))
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean.real))

@@ -250,3 +250,16 @@ def test_diffusion_errors_keep_every_draw():
     assert err.shape == (2, 6, 2) and (err[0, :, 0] < 1e-8).all() and (err[1, :, 1] < 1e-8).all()
     with pytest.raises(ParameterError, match="timesteps"):
         D.diffusion_errors(_PointMassOracle(centres, s), centres, s, timesteps=range(90, 110))
+
+
+def test_frechet_distance_is_quiet_on_singular_covariances():
+    import warnings
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(200, 4, generator=g), 1)       # rows sum to 1: singular covariance
+    q = torch.softmax(torch.randn(200, 4, generator=g) * 2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = D.frechet_distance(p, q)
+    assert np.isfinite(d) and d > 0
+    assert D.frechet_distance(p, p) == pytest.approx(0, abs=1e-5)

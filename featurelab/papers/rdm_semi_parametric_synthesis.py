@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,17 +321,6 @@ def novelty_ratio(samples: Tensor, nb: Tensor, db_x: Tensor, held_out: Tensor, h
     return float(d_s / d_h)
 
 
-def frechet(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`featurelab.diffusion.frechet_distance` of two ``(N, F)`` feature sets. Class probabilities sum to 1,
-    so their covariance is singular; scipy's matrix square root then warns although the distance is well defined
-    (the warning is silenced here)."""
-    from scipy.linalg import LinAlgWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LinAlgWarning)
-        return D.frechet_distance(a, b)
-
-
 def logreg():
     """Logistic regression on raw [0, 1] pixels (scikit-learn): the digit evaluator and the style classifier."""
     from sklearn.linear_model import LogisticRegression
@@ -403,9 +391,10 @@ def measure(model: RetrievalDenoiser, cfg: Config, retrieval: str, data: Split, 
     pq = torch.randint(0, len(db_x), (cfg.n_fd,), generator=g)
     fd_nb = conditioning(db_emb[pq], db_emb, cfg.k, retrieval, g, exclude=pq if cfg.exclude_self else None)
     fd_samples = produce(model, fd_nb, db_x, db_emb, cfg, seed + 21)
-    fd = frechet(evaluator.predict_proba(to_unit(fd_samples)), evaluator.predict_proba(to_unit(data.x_test)))
-    fd_logits = frechet(evaluator.decision_function(to_unit(fd_samples)),
-                        evaluator.decision_function(to_unit(data.x_test)))
+    fd = D.frechet_distance(evaluator.predict_proba(to_unit(fd_samples)),
+                            evaluator.predict_proba(to_unit(data.x_test)))
+    fd_logits = D.frechet_distance(evaluator.decision_function(to_unit(fd_samples)),
+                                   evaluator.decision_function(to_unit(data.x_test)))
     # test digits as queries: the original database, then the thick database with the same weights
     q_nb = conditioning(te_emb, db_emb, cfg.k, retrieval, g)
     q_samples = produce(model, q_nb, db_x, db_emb, cfg, seed + 22)
@@ -440,7 +429,7 @@ def run_seed(cfg: Config, seed: int, *, device: torch.device | str = "cpu", prog
     method = measure(model, cfg, cfg.retrieval, data, phi, thick_db, evaluator, style, seed)
     ctrl_cfg = dataclasses.replace(cfg, sampler="generator")
     ctrl = measure(control, ctrl_cfg, "random", data, phi, thick_db, evaluator, style, seed + 1)
-    fd_db = frechet(evaluator.predict_proba(xtr), evaluator.predict_proba(xte))
+    fd_db = D.frechet_distance(evaluator.predict_proba(xtr), evaluator.predict_proba(xte))
     sd = Seed(seed, data, phi, thick_db, model, control, method, ctrl, fd_db, style_acc,
               float(evaluator.score(xte, data.y_test.numpy())), (info.source, cinfo.source), evaluator, style)
     return sd, t1 - t0, time.perf_counter() - t1

@@ -492,7 +492,6 @@ def grid_embeddings(images: Tensor, fn) -> Tensor:
 
 def to_windows(x: Tensor, stride: int) -> Tensor:
     """``(B, 1, S, S)`` → windows ``(B·n_w, 256)`` (row-major per image)."""
-    B = x.shape[0]
     u = F.unfold(x, PATCH, stride=stride)                                   # (B, 256, n_w)
     return u.transpose(1, 2).reshape(-1, PATCH * PATCH)
 
