@@ -678,7 +678,10 @@ class Scene:
     grids: dict
 
 
+@functools.lru_cache(maxsize=32)
 def scene(cfg: Config, seed: int) -> Scene:
+    """The held-out references of ``seed`` (cached: the method's arm, the comparison arms and the notebook share
+    one; it does not depend on the method's knobs)."""
     refs, labels, orient = make_maps(cfg.n_refs, 50_000 + seed)
     onehot = F.one_hot(labels.unfold(1, PATCH, PATCH).unfold(2, PATCH, PATCH).reshape(cfg.n_refs, GRID, GRID, -1), 4)
     grids = {k: grid_embeddings(refs, embedder(k, cfg, seed)) for k in ("ssl", "random")}
@@ -728,9 +731,9 @@ def run_seed(cfg: Config, seed: int, *, device: torch.device | str = "cpu", prog
     t0 = time.perf_counter()
     for k in ("ssl", "labels", "random"):
         denoiser(cfg, seed, k, progress)
-    sc = scene(cfg, seed)
-    t1 = time.perf_counter()
     shared = dataclasses.replace(cfg, **{k: Config.__dataclass_fields__[k].default for k in _METHOD_KNOBS})
+    sc = scene(shared, seed)
+    t1 = time.perf_counter()
     images = {"O": method_arm(cfg, seed, sc), **_comparison_arms(shared, seed)}
     t2 = time.perf_counter()
     clf = texture_classifier(seed)
